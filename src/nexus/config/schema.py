@@ -1,0 +1,123 @@
+"""The shape of ``nexus.toml``. Every key is documented in docs/config.md; unknown keys are refused.
+
+Built-in providers (``anthropic``, ``openai``, ``openrouter``, ``ollama``) exist without any config;
+a ``[providers.NAME]`` table overrides one of them or adds another OpenAI-compatible endpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewayConfig(_Strict):
+    port: int = Field(default=18789, ge=1, le=65535)
+    bind: str = "127.0.0.1"
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Extra WebSocket ``Origin`` values accepted besides the gateway's own loopback origins."""
+    max_run_attempts: int = Field(default=3, ge=1, le=20)
+    """How many times a run interrupted by a crash is resumed before it fails with a reason."""
+    tick_interval_s: float = Field(default=15.0, gt=0, le=3600)
+    history_turns: int = Field(default=40, ge=0, le=10_000)
+    """How many earlier messages of a session go to the model with each new one."""
+
+
+class ModelsConfig(_Strict):
+    primary: str = "anthropic/claude-opus-4-5"
+    fallbacks: list[str] = Field(
+        default_factory=lambda: ["anthropic/claude-3-7-sonnet-latest", "anthropic/claude-3-5-haiku-latest"]
+    )
+    max_tokens: int = Field(default=4096, ge=1, le=200_000)
+    turn_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+
+    @field_validator("primary", "fallbacks")
+    @classmethod
+    def _refs_have_provider(cls, value: str | list[str]) -> str | list[str]:
+        for ref in [value] if isinstance(value, str) else value:
+            ModelRef.parse(ref)
+        return value
+
+
+class ProviderConfig(_Strict):
+    kind: Literal["anthropic", "openai"] = "openai"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    """Environment variable holding an API key for this provider (used when no auth profile serves)."""
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=600)
+    first_token_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    idle_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    context_window: int | None = Field(default=None, ge=1)
+
+
+class AuthConfig(_Strict):
+    store: str | None = None
+    """Path of the shared credential store; default ``$NEXUS_HOME/auth-profiles.json``."""
+    refresh_margin_s: float = Field(default=300.0, ge=0, le=86_400)
+    lock_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    force_unreliable_fs: bool = False
+
+
+class SupervisorConfig(_Strict):
+    grace_s: float = Field(default=10.0, gt=0, le=600)
+    healthy_after_s: float = Field(default=10.0, gt=0, le=3600)
+    backoff_initial_s: float = Field(default=0.5, gt=0, le=600)
+    backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    backoff_reset_after_s: float = Field(default=600.0, gt=0, le=86_400)
+    watchdog_interval_s: float = Field(default=1.0, gt=0, le=600)
+    watchdog_timeout_s: float = Field(default=5.0, gt=0, le=3600)
+    probe_interval_s: float = Field(default=2.0, gt=0, le=600)
+    probe_timeout_s: float = Field(default=2.0, gt=0, le=600)
+    probe_failures: int = Field(default=3, ge=1, le=100)
+    crash_loop_exits: int = Field(default=5, ge=1, le=1000)
+    crash_loop_window_s: float = Field(default=300.0, gt=0, le=86_400)
+
+
+class AlertsConfig(_Strict):
+    command: str | None = None
+    """A shell command that receives each alert as JSON on stdin."""
+    min_interval_s: float = Field(default=600.0, ge=0, le=86_400)
+
+
+class NexusConfig(_Strict):
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    channels: dict[str, dict[str, object]] = Field(default_factory=dict)
+    """Per-channel tables, validated by each channel's own manifest when the channel is enabled."""
+
+    def chain(self) -> list[ModelRef]:
+        """The configured model chain: primary first, then fallbacks, duplicates dropped."""
+        seen: list[ModelRef] = []
+        for raw in [self.models.primary, *self.models.fallbacks]:
+            ref = ModelRef.parse(raw)
+            if ref not in seen:
+                seen.append(ref)
+        return seen
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``provider/model``; the model part may itself contain slashes (``openrouter/anthropic/x``)."""
+
+    provider: str
+    model: str
+
+    @classmethod
+    def parse(cls, raw: str) -> ModelRef:
+        provider, sep, model = raw.partition("/")
+        if not sep or not provider or not model:
+            raise ValueError(f"model {raw!r} must be written 'provider/model', e.g. 'anthropic/claude-opus-4-5'")
+        return cls(provider=provider, model=model)
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
