@@ -1,0 +1,110 @@
+"""Open ``state.db`` (WAL) and bring its schema up to date with numbered, append-only migrations.
+
+Durability choice: WAL with ``synchronous=NORMAL`` survives any crash of the gateway process (the
+incident's failure mode: kill -9, OOM, restart loops); only a power loss can drop the last commits.
+``NEXUS_SQLITE_SYNC=FULL`` trades throughput for power-loss durability.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from nexus.errors import NexusError
+
+
+class StoreError(NexusError):
+    """The state database cannot be opened, migrated or written."""
+
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs are the inbox and the transcript at once: a user message and the answer it got.
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        session TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        sender TEXT,
+        idempotency_key TEXT,
+        text TEXT NOT NULL,
+        status TEXT NOT NULL,
+        answer TEXT,
+        error TEXT,
+        model TEXT,
+        profile TEXT,
+        fell_back INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL
+    );
+    CREATE UNIQUE INDEX runs_idempotency ON runs(session, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE INDEX runs_session_seq ON runs(session, seq);
+    CREATE UNIQUE INDEX runs_seq ON runs(seq);
+    CREATE INDEX runs_unfinished ON runs(status) WHERE status IN ('queued', 'running');
+    CREATE TABLE run_steps (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        idx INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (run_id, idx)
+    );
+    CREATE TABLE sessions (
+        name TEXT PRIMARY KEY,
+        pinned_model TEXT,
+        created_at REAL NOT NULL
+    );
+    """,
+)
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate; raises :class:`StoreError` naming the file and the fix."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        conn.row_factory = sqlite3.Row
+        # a row with broken UTF-8 must not make a whole session unreadable
+        conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
+        conn.execute("PRAGMA journal_mode=WAL")
+        sync = os.environ.get("NEXUS_SQLITE_SYNC", "NORMAL").upper()
+        conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'FULL' else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        _migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"cannot open state database {path}: {exc}. If it is corrupt, move it aside "
+            f"(mv {path} {path}.broken) and start again; `nexus doctor` checks it"
+        ) from exc
+    try:
+        os.chmod(path, 0o600)
+    except OSError:
+        pass
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    current = conn.execute("PRAGMA user_version").fetchone()[0]
+    if current > len(MIGRATIONS):
+        raise StoreError(
+            f"state database schema v{current} is newer than this Nexus (v{len(MIGRATIONS)}): upgrade Nexus"
+        )
+    for version in range(current, len(MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _split(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={version + 1}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def _split(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

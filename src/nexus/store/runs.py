@@ -1,0 +1,350 @@
+"""The durable inbox: every accepted message is a run row committed before it is acknowledged.
+
+Life cycle (checked): queued -> running -> done | failed, and running -> queued when a crash
+interrupted it (bounded by ``max_attempts``). A run is a sequence of committed steps; a resumed run
+continues after its last committed step and never repeats a finished one. Runs double as the
+transcript: a session's history is its finished runs in order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from nexus.store.db import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.DONE, RunStatus.FAILED)
+
+
+ALLOWED_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.FAILED}),
+    RunStatus.RUNNING: frozenset({RunStatus.DONE, RunStatus.FAILED, RunStatus.QUEUED}),
+    RunStatus.DONE: frozenset(),
+    RunStatus.FAILED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    seq: int
+    session: str
+    channel: str
+    sender: str | None
+    idempotency_key: str | None
+    text: str
+    status: RunStatus
+    answer: str | None
+    error: str | None
+    model: str | None
+    profile: str | None
+    fell_back: bool
+    attempts: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    def to_api(self) -> dict[str, Any]:
+        """The public shape of a run (HTTP and WebSocket)."""
+        return {
+            "run_id": self.id,
+            "session": self.session,
+            "status": self.status.value,
+            "text": self.answer,
+            "error": self.error,
+            "model": self.model,
+            "fell_back": self.fell_back,
+            "message": self.text,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+        }
+
+
+@dataclass(frozen=True)
+class Step:
+    run_id: str
+    idx: int
+    kind: str
+    payload: dict[str, Any]
+
+
+class InvalidTransition(StoreError):
+    """A run was asked to move to a state its life cycle does not allow."""
+
+
+_RUN_COLUMNS = (
+    "id, seq, session, channel, sender, idempotency_key, text, status, answer, error, model, profile, "
+    "fell_back, attempts, created_at, started_at, finished_at"
+)
+
+
+def _row_to_run(row: sqlite3.Row) -> Run:
+    return Run(
+        id=row["id"],
+        seq=row["seq"],
+        session=row["session"],
+        channel=row["channel"],
+        sender=row["sender"],
+        idempotency_key=row["idempotency_key"],
+        text=row["text"] or "",
+        status=RunStatus(row["status"]),
+        answer=row["answer"],
+        error=row["error"],
+        model=row["model"],
+        profile=row["profile"],
+        fell_back=bool(row["fell_back"]),
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+class RunStore:
+    """All run and transcript I/O over one SQLite connection owned by the gateway's event loop."""
+
+    def __init__(self, conn: sqlite3.Connection, *, now: Callable[[], float] = time.time) -> None:
+        self._conn = conn
+        self._now = now
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- accept -----------------------------------------------------------------------------------
+
+    def accept(
+        self,
+        *,
+        session: str,
+        text: str,
+        channel: str = "api",
+        sender: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Run, bool]:
+        """Commit a new run, or return the run an earlier send with the same key created.
+
+        Returns ``(run, created)``; the commit happens before this returns, so acknowledging the
+        sender after it can never lose the message.
+        """
+        with self._tx() as conn:
+            if idempotency_key is not None:
+                existing = conn.execute(
+                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE session = ? AND idempotency_key = ?",
+                    (session, idempotency_key),
+                ).fetchone()
+                if existing is not None:
+                    return _row_to_run(existing), False
+            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
+            run_id = f"run_{uuid.uuid4().hex[:20]}"
+            now = self._now()
+            conn.execute(
+                "INSERT INTO runs (id, seq, session, channel, sender, idempotency_key, text, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, seq, session, channel, sender, idempotency_key, text, RunStatus.QUEUED.value, now),
+            )
+            conn.execute(
+                "INSERT OR IGNORE INTO sessions (name, created_at) VALUES (?, ?)",
+                (session, now),
+            )
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _row_to_run(row), True
+
+    # -- read -------------------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> Run | None:
+        row = self._conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _row_to_run(row) if row is not None else None
+
+    def unfinished(self) -> list[Run]:
+        """Queued and running runs in acceptance order."""
+        rows = self._conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ('queued', 'running') ORDER BY seq"
+        ).fetchall()
+        return self._decode_rows(rows)
+
+    def session_runs(self, session: str, *, limit: int = 50, before_seq: int | None = None) -> list[Run]:
+        """The latest ``limit`` runs of a session (any status), oldest first."""
+        bound = before_seq if before_seq is not None else 2**62
+        rows = self._conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE session = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (session, bound, limit),
+        ).fetchall()
+        return list(reversed(self._decode_rows(rows)))
+
+    def history(self, session: str, *, before_seq: int, turns: int) -> list[Run]:
+        """Finished, answered runs before ``before_seq``: the conversation a new run continues."""
+        if turns <= 0:
+            return []
+        rows = self._conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE session = ? AND seq < ? AND status = 'done'"
+            " AND answer IS NOT NULL ORDER BY seq DESC LIMIT ?",
+            (session, before_seq, turns),
+        ).fetchall()
+        return list(reversed(self._decode_rows(rows)))
+
+    def queue_depth(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')").fetchone()[0]
+
+    def ahead_of(self, run: Run) -> int:
+        """How many unfinished runs of the same session come before ``run``."""
+        return self._conn.execute(
+            "SELECT COUNT(*) FROM runs WHERE session = ? AND seq < ? AND status IN ('queued', 'running')",
+            (run.session, run.seq),
+        ).fetchone()[0]
+
+    def session_count(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM sessions").fetchone()[0]
+
+    def pinned_model(self, session: str) -> str | None:
+        row = self._conn.execute("SELECT pinned_model FROM sessions WHERE name = ?", (session,)).fetchone()
+        return row["pinned_model"] if row is not None else None
+
+    def pin_model(self, session: str, model: str | None) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO sessions (name, pinned_model, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET pinned_model = excluded.pinned_model",
+                (session, model, self._now()),
+            )
+
+    def steps(self, run_id: str) -> list[Step]:
+        """Committed steps in order; a step whose payload cannot be read is skipped, not fatal."""
+        result: list[Step] = []
+        for row in self._conn.execute(
+            "SELECT run_id, idx, kind, payload FROM run_steps WHERE run_id = ? ORDER BY idx", (run_id,)
+        ):
+            try:
+                payload = json.loads(row["payload"])
+            except (TypeError, ValueError):
+                log.warning("skipping unreadable step %s/%s", run_id, row["idx"])
+                continue
+            result.append(Step(run_id=row["run_id"], idx=row["idx"], kind=row["kind"], payload=payload))
+        return result
+
+    def _decode_rows(self, rows: list[sqlite3.Row]) -> list[Run]:
+        runs: list[Run] = []
+        for row in rows:
+            try:
+                runs.append(_row_to_run(row))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("skipping unreadable run row: %s", exc)
+        return runs
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    def _transition(self, conn: sqlite3.Connection, run_id: str, to: RunStatus) -> Run:
+        row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id}")
+        run = _row_to_run(row)
+        if to not in ALLOWED_TRANSITIONS[run.status]:
+            raise InvalidTransition(f"run {run_id}: {run.status.value} -> {to.value} is not allowed")
+        return run
+
+    def claim(self, run_id: str) -> Run:
+        """queued -> running; counts the attempt so crash loops on one message are bounded."""
+        with self._tx() as conn:
+            self._transition(conn, run_id, RunStatus.RUNNING)
+            conn.execute(
+                "UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = ?",
+                (self._now(), run_id),
+            )
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _row_to_run(row)
+
+    def add_step(self, run_id: str, kind: str, payload: dict[str, Any]) -> Step:
+        with self._tx() as conn:
+            idx = conn.execute(
+                "SELECT COALESCE(MAX(idx), -1) + 1 FROM run_steps WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO run_steps (run_id, idx, kind, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                (run_id, idx, kind, json.dumps(payload), self._now()),
+            )
+        return Step(run_id=run_id, idx=idx, kind=kind, payload=payload)
+
+    def finish(
+        self,
+        run_id: str,
+        *,
+        answer: str,
+        model: str | None,
+        profile: str | None = None,
+        fell_back: bool = False,
+    ) -> Run:
+        """running -> done, with the answer, in one transaction."""
+        with self._tx() as conn:
+            self._transition(conn, run_id, RunStatus.DONE)
+            conn.execute(
+                "UPDATE runs SET status = 'done', answer = ?, model = ?, profile = ?, fell_back = ?,"
+                " error = NULL, finished_at = ? WHERE id = ?",
+                (answer, model, profile, int(fell_back), self._now(), run_id),
+            )
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _row_to_run(row)
+
+    def fail(self, run_id: str, error: str, *, model: str | None = None) -> Run:
+        """queued|running -> failed, with a reason the sender can read."""
+        with self._tx() as conn:
+            self._transition(conn, run_id, RunStatus.FAILED)
+            conn.execute(
+                "UPDATE runs SET status = 'failed', error = ?, model = COALESCE(?, model), finished_at = ?"
+                " WHERE id = ?",
+                (error, model, self._now(), run_id),
+            )
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _row_to_run(row)
+
+    def recover(self, *, max_attempts: int) -> tuple[list[Run], list[Run]]:
+        """After a crash: requeue interrupted runs, fail those interrupted too often.
+
+        Returns ``(resumable, failed)``; ``resumable`` holds every unfinished run in order.
+        """
+        failed: list[Run] = []
+        with self._tx() as conn:
+            rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE status = 'running'").fetchall()
+            for row in rows:
+                run = _row_to_run(row)
+                if run.attempts >= max_attempts:
+                    conn.execute(
+                        "UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
+                        (
+                            f"the gateway stopped {run.attempts} times while answering this message;"
+                            " gave up so the rest of the conversation can go on (see `nexus logs`)",
+                            self._now(),
+                            run.id,
+                        ),
+                    )
+                    failed.append(run)
+                else:
+                    conn.execute("UPDATE runs SET status = 'queued' WHERE id = ?", (run.id,))
+        return self.unfinished(), [r for r in (self.get(f.id) for f in failed) if r is not None]
