@@ -1,0 +1,335 @@
+"""A protocol-faithful fake of an OpenAI-compatible API (``/v1/chat/completions``, ``/v1/models``).
+
+It answers the way api.openai.com (and OpenRouter, Ollama's ``/v1``) answer, so the real ``openai``
+SDK and plain httpx work against it unchanged:
+
+- auth: ``Authorization: Bearer <key>`` (``require_key=False`` for a keyless local server);
+  ``accept_token`` decides which keys are live;
+- non-streaming ``chat.completion`` and ``stream: true`` SSE of ``chat.completion.chunk`` objects
+  ending in ``data: [DONE]`` (usage chunk when ``stream_options.include_usage``);
+- real error bodies ``{"error":{"message","type","param","code"}}`` with ``retry-after`` on 429s,
+  and ``data: {"error": {...}}`` mid-stream.
+
+``fake.base_url`` ends with ``/v1`` (what ``OPENAI_BASE_URL`` takes).
+Run alone: ``python -m tests.fakes.openai_server --port 8124``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.fakes._server import (
+    Behaviour,
+    Disconnect,
+    Error,
+    FakeModelServer,
+    Hang,
+    MidStreamError,
+    RecordedRequest,
+    Reply,
+    pause,
+    serve_forever,
+    stream_plan,
+)
+
+__all__ = [
+    "Behaviour",
+    "Disconnect",
+    "Error",
+    "FakeOpenAI",
+    "Hang",
+    "MidStreamError",
+    "Reply",
+]
+
+# status -> (type, code, message): what api.openai.com sends for each
+DEFAULT_ERROR: dict[int, tuple[str, str | None, str]] = {
+    400: ("invalid_request_error", None, "Invalid request"),
+    401: (
+        "invalid_request_error",
+        "invalid_api_key",
+        "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
+    ),
+    402: (
+        "insufficient_quota",
+        "insufficient_quota",
+        "Insufficient credits. Add more using the billing page.",
+    ),
+    403: (
+        "invalid_request_error",
+        "unsupported_country_region_territory",
+        "Country, region, or territory not supported",
+    ),
+    404: (
+        "invalid_request_error",
+        "model_not_found",
+        "The model does not exist or you do not have access to it.",
+    ),
+    429: (
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. "
+        "Please try again in 1s. Visit https://platform.openai.com/account/rate-limits to learn more.",
+    ),
+    500: ("server_error", None, "The server had an error while processing your request. Sorry about that!"),
+    502: ("server_error", None, "Bad gateway."),
+    503: ("server_error", None, "The server is overloaded or not ready yet."),
+    529: ("overloaded_error", None, "Overloaded"),
+}
+STATUS_FOR_ERROR_TYPE = {"overloaded_error": 529, "server_error": 500, "rate_limit_error": 429}
+
+
+def error_body(
+    message: str, error_type: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def error_response(error: Error) -> JSONResponse:
+    default_type, default_code, default_message = DEFAULT_ERROR.get(
+        error.status, ("server_error", None, "Error")
+    )
+    body = error_body(
+        error.message or default_message,
+        error.error_type or default_type,
+        error.code if error.code is not None else default_code,
+        "messages" if error.code == "context_length_exceeded" else None,
+    )
+    headers = {"x-request-id": f"req_{uuid.uuid4().hex[:24]}", **error.headers}
+    if error.retry_after is not None:
+        seconds = error.retry_after
+        headers["retry-after"] = str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+        headers["retry-after-ms"] = str(int(seconds * 1000))
+    return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+def last_user_text(messages: Any) -> str:
+    if not isinstance(messages, list):
+        return ""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return "".join(
+                    str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+                )
+    return ""
+
+
+def _data(payload: Mapping[str, Any] | str) -> bytes:
+    text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return f"data: {text}\n\n".encode()
+
+
+class FakeOpenAI(FakeModelServer):
+    """An OpenAI-compatible chat completions API, scriptable per test and per model."""
+
+    api_name = "openai"
+    base_path = "/v1"
+
+    def __init__(
+        self, *, port: int = 0, known_models: set[str] | None = None, require_key: bool = True
+    ) -> None:
+        super().__init__(port=port, known_models=known_models)
+        self.require_key = require_key
+
+    def build_app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._completions, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/models/{model:path}", self._model, methods=["GET"]),
+                Route("/_fake/{action}", self.control, methods=["GET", "POST"]),
+            ]
+        )
+
+    def _auth_problem(self, headers: Mapping[str, str]) -> Error | None:
+        authorization = headers.get("authorization", "")
+        has_key = authorization.lower().startswith("bearer ") and authorization[7:].strip()
+        if self.require_key and not has_key:
+            return Error(
+                401,
+                "invalid_request_error",
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            )
+        if self.accept_token is not None and not self.accept_token(headers):
+            return Error(401)
+        return None
+
+    def _body_problem(self, body: Any) -> Error | None:
+        if not isinstance(body, dict):
+            return Error(400, message="We could not parse the JSON body of your request.")
+        for key in ("model", "messages"):
+            if key not in body:
+                return Error(400, message=f"you must provide a {key} parameter")
+        if self.known_models is not None and body["model"] not in self.known_models:
+            return Error(
+                404,
+                code="model_not_found",
+                message=f"The model `{body['model']}` does not exist or you do not have access to it.",
+            )
+        return None
+
+    async def _models(self, request: Request) -> Response:
+        problem = self._auth_problem({k.lower(): v for k, v in request.headers.items()})
+        if problem is not None:
+            return error_response(problem)
+        data = [
+            {"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"}
+            for m in sorted(self.known_models or set())
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def _model(self, request: Request) -> Response:
+        problem = self._auth_problem({k.lower(): v for k, v in request.headers.items()})
+        if problem is not None:
+            return error_response(problem)
+        model = request.path_params["model"]
+        if self.known_models is not None and model not in self.known_models:
+            return error_response(
+                Error(404, code="model_not_found", message=f"The model `{model}` does not exist")
+            )
+        return JSONResponse({"id": model, "object": "model", "created": 1700000000, "owned_by": "fake"})
+
+    async def _completions(self, request: Request) -> Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        raw = await request.body()
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = None
+        model = body.get("model") if isinstance(body, dict) else None
+        stream = bool(body.get("stream")) if isinstance(body, dict) else False
+        self.record(RecordedRequest("POST", request.url.path, headers, body, model, stream))
+
+        problem = self._auth_problem(headers) or self._body_problem(body)
+        if problem is not None:
+            return error_response(problem)
+        if self.latency:
+            await pause(self.latency, self.stopping)
+
+        behaviour = self.next_behaviour(model)
+        assert isinstance(body, dict) and isinstance(model, str)
+        if isinstance(behaviour, Error):
+            return error_response(behaviour)
+        if isinstance(behaviour, Hang) and (behaviour.after_chunks is None or not stream):
+            await pause(behaviour.seconds, self.stopping)
+            behaviour = Reply()
+        if not stream:
+            return await self._complete(body, model, behaviour)
+        return StreamingResponse(
+            self._stream(body, model, behaviour),
+            media_type="text/event-stream",
+            headers={"x-request-id": f"req_{uuid.uuid4().hex[:24]}", "cache-control": "no-cache"},
+        )
+
+    @staticmethod
+    def _text(body: dict[str, Any], reply: Reply) -> str:
+        return reply.text if reply.text is not None else f"echo: {last_user_text(body.get('messages'))}"
+
+    async def _complete(self, body: dict[str, Any], model: str, behaviour: Behaviour) -> Response:
+        if isinstance(behaviour, MidStreamError):
+            status = STATUS_FOR_ERROR_TYPE.get(behaviour.error_type, 500)
+            return error_response(Error(status, behaviour.error_type, behaviour.message))
+        if isinstance(behaviour, Disconnect):
+            raise ConnectionAbortedError("fake: scripted disconnect")
+        reply = behaviour if isinstance(behaviour, Reply) else Reply()
+        text = self._text(body, reply)
+        if reply.delay:
+            await pause(reply.delay * reply.chunks, self.stopping)
+        prompt, completion = _tokens(body), max(1, len(text.split()))
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": _finish(reply.stop_reason),
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+                "system_fingerprint": None,
+            }
+        )
+
+    async def _stream(self, body: dict[str, Any], model: str, behaviour: Behaviour) -> AsyncIterator[bytes]:
+        reply = behaviour if isinstance(behaviour, Reply) else Reply()
+        text = self._text(body, reply)
+        pieces, cut = stream_plan(behaviour, text)
+        base = {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": None,
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return _data({**base, "choices": [choice]})
+
+        yield chunk({"role": "assistant", "content": "", "refusal": None})
+        for index in range(len(pieces) + 1):
+            if index == cut:
+                if isinstance(behaviour, MidStreamError):
+                    yield _data(error_body(behaviour.message, behaviour.error_type))
+                    return
+                if isinstance(behaviour, Disconnect):
+                    raise ConnectionAbortedError("fake: scripted disconnect mid-stream")
+                if isinstance(behaviour, Hang):
+                    await pause(behaviour.seconds, self.stopping)
+                    if self.stopping.is_set():
+                        return
+            if index == len(pieces):
+                break
+            if reply.delay:
+                await pause(reply.delay, self.stopping)
+            yield chunk({"content": pieces[index]})
+        yield chunk({}, _finish(reply.stop_reason))
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            prompt, completion = _tokens(body), max(1, len(text.split()))
+            usage = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
+            yield _data({**base, "choices": [], "usage": usage})
+        yield _data("[DONE]")
+
+
+def _finish(stop_reason: str) -> str:
+    return {"end_turn": "stop", "max_tokens": "length"}.get(stop_reason, stop_reason)
+
+
+def _tokens(body: dict[str, Any]) -> int:
+    return max(1, len(json.dumps(body.get("messages", ""))) // 4)
+
+
+def main(argv: list[str] | None = None) -> None:
+    serve_forever(FakeOpenAI(), argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""The fakes speak the real wire formats: checked with plain httpx, byte for byte where it matters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from tests.fakes._server import Disconnect, Error, Hang, MidStreamError, Reply
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.openai_server import FakeOpenAI
+
+A_HEADERS = {"x-api-key": "sk-ant-api03-test", "anthropic-version": "2023-06-01"}
+BODY = {"model": "claude-x", "max_tokens": 16, "messages": [{"role": "user", "content": "hello there"}]}
+
+
+def _sse_events(text: str) -> list[tuple[str | None, dict | str]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        name, data = None, ""
+        for line in block.splitlines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = line[6:]
+        events.append((name, data if data == "[DONE]" else json.loads(data)))
+    return events
+
+
+def test_anthropic_non_stream_echoes_last_user_text(fake_anthropic: FakeAnthropic) -> None:
+    r = httpx.post(f"{fake_anthropic.base_url}/v1/messages", json=BODY, headers=A_HEADERS)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["type"] == "message" and body["role"] == "assistant" and body["model"] == "claude-x"
+    assert body["content"] == [{"type": "text", "text": "echo: hello there"}]
+    assert body["stop_reason"] == "end_turn"
+    assert fake_anthropic.count("claude-x") == 1 and fake_anthropic.count("other") == 0
+    recorded = fake_anthropic.requests[0]
+    assert recorded.path == "/v1/messages" and recorded.headers["x-api-key"] == "sk-ant-api03-test"
+    assert recorded.body == BODY and recorded.stream is False
+
+
+def test_anthropic_stream_has_the_real_event_sequence(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.script("claude-x", Reply("abcdef", chunks=3))
+    r = httpx.post(f"{fake_anthropic.base_url}/v1/messages", json={**BODY, "stream": True}, headers=A_HEADERS)
+    assert r.headers["content-type"].startswith("text/event-stream")
+    events = _sse_events(r.text)
+    names = [name for name, _ in events]
+    assert names == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    for name, data in events:
+        assert isinstance(data, dict) and data["type"] == name
+    deltas = [d["delta"]["text"] for n, d in events if n == "content_block_delta"]  # type: ignore[index]
+    assert "".join(deltas) == "abcdef"
+    assert events[7][1]["delta"]["stop_reason"] == "end_turn"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "error_type", "retry_after"),
+    [
+        (Error(429, retry_after=1), 429, "rate_limit_error", "1"),
+        (Error(529), 529, "overloaded_error", None),
+        (Error(401), 401, "authentication_error", None),
+        (Error(403), 403, "permission_error", None),
+        (Error(404), 404, "not_found_error", None),
+        (Error.prompt_too_long(), 400, "invalid_request_error", None),
+        (Error.spend_cap(), 429, "rate_limit_error", None),
+        (Error(500), 500, "api_error", None),
+    ],
+)
+def test_anthropic_error_bodies(
+    fake_anthropic: FakeAnthropic, error: Error, status: int, error_type: str, retry_after: str | None
+) -> None:
+    fake_anthropic.script(None, error)
+    r = httpx.post(f"{fake_anthropic.base_url}/v1/messages", json=BODY, headers=A_HEADERS)
+    assert r.status_code == status
+    body = r.json()
+    assert body["type"] == "error" and body["error"]["type"] == error_type and body["error"]["message"]
+    assert body["request_id"].startswith("req_")
+    assert r.headers.get("retry-after") == retry_after
+
+
+def test_anthropic_scripts_are_per_model_then_any_then_persistent(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.script("a", Error(529))
+    fake_anthropic.script(None, Error(500))
+    fake_anthropic.always("a", Error(403))
+
+    def status(model: str) -> int:
+        return httpx.post(
+            f"{fake_anthropic.base_url}/v1/messages", json={**BODY, "model": model}, headers=A_HEADERS
+        ).status_code
+
+    assert [status("a"), status("a"), status("a"), status("b")] == [529, 500, 403, 200]
+    fake_anthropic.always("a", None)
+    assert status("a") == 200
+
+
+def test_anthropic_auth_checks(fake_anthropic: FakeAnthropic) -> None:
+    url = f"{fake_anthropic.base_url}/v1/messages"
+    no_auth = httpx.post(url, json=BODY, headers={"anthropic-version": "2023-06-01"})
+    assert no_auth.status_code == 401 and no_auth.json()["error"]["type"] == "authentication_error"
+    oauth = {"authorization": "Bearer sk-ant-oat01-live", "anthropic-version": "2023-06-01"}
+    assert httpx.post(url, json=BODY, headers=oauth).status_code == 401  # OAuth without its beta header
+    ok = httpx.post(url, json=BODY, headers={**oauth, "anthropic-beta": "oauth-2025-04-20"})
+    assert ok.status_code == 200
+    fake_anthropic.accept_token = lambda h: h.get("authorization") == "Bearer sk-ant-oat01-live"
+    dead = {**oauth, "authorization": "Bearer sk-ant-oat01-dead", "anthropic-beta": "oauth-2025-04-20"}
+    assert httpx.post(url, json=BODY, headers=dead).status_code == 401
+    assert (
+        httpx.post(url, json=BODY, headers={**oauth, "anthropic-beta": "oauth-2025-04-20"}).status_code == 200
+    )
+
+
+def test_anthropic_validates_like_the_real_api() -> None:
+    with FakeAnthropic(known_models={"claude-x"}) as fake:
+        url = f"{fake.base_url}/v1/messages"
+        missing = httpx.post(url, json={"model": "claude-x", "messages": BODY["messages"]}, headers=A_HEADERS)
+        assert missing.status_code == 400 and "max_tokens" in missing.json()["error"]["message"]
+        unknown = httpx.post(url, json={**BODY, "model": "claude-nope"}, headers=A_HEADERS)
+        assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
+        models = httpx.get(f"{fake.base_url}/v1/models", headers=A_HEADERS).json()
+        assert [m["id"] for m in models["data"]] == ["claude-x"]
+
+
+def test_anthropic_mid_stream_error_event(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.script(None, MidStreamError(after_chunks=2, error_type="overloaded_error"))
+    r = httpx.post(f"{fake_anthropic.base_url}/v1/messages", json={**BODY, "stream": True}, headers=A_HEADERS)
+    assert r.status_code == 200
+    events = _sse_events(r.text)
+    assert [n for n, _ in events].count("content_block_delta") == 2
+    assert events[-1] == ("error", {**events[-1][1], "type": "error"})  # type: ignore[dict-item]
+    assert events[-1][1]["error"]["type"] == "overloaded_error"  # type: ignore[index]
+
+
+def test_hang_is_bounded_by_the_client_and_latency_applies(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.script(None, Hang())
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{fake_anthropic.base_url}/v1/messages", json=BODY, headers=A_HEADERS, timeout=0.3)
+    assert time.monotonic() - started < 2
+    fake_anthropic.latency = 0.2
+    started = time.monotonic()
+    assert (
+        httpx.post(f"{fake_anthropic.base_url}/v1/messages", json=BODY, headers=A_HEADERS).status_code == 200
+    )
+    assert time.monotonic() - started >= 0.2
+
+
+def test_hang_after_preamble_holds_the_first_delta(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.script(None, Hang(seconds=0.3, after_chunks=0))
+    started = time.monotonic()
+    seen: dict[str, float] = {}
+    with httpx.stream(
+        "POST", f"{fake_anthropic.base_url}/v1/messages", json={**BODY, "stream": True}, headers=A_HEADERS
+    ) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                seen.setdefault(line[7:], time.monotonic() - started)
+    assert seen["ping"] < 0.25  # the preamble comes at once...
+    assert seen["content_block_delta"] >= 0.3  # ...the first token only after the hang
+    assert "message_stop" in seen
+
+
+def test_disconnect_mid_stream_breaks_the_connection(fake_anthropic: FakeAnthropic) -> None:
+    fake_anthropic.script(None, Disconnect(after_chunks=1))
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(f"{fake_anthropic.base_url}/v1/messages", json={**BODY, "stream": True}, headers=A_HEADERS)
+
+
+O_HEADERS = {"authorization": "Bearer sk-test"}
+O_BODY = {"model": "gpt-x", "messages": [{"role": "user", "content": "hi you"}]}
+
+
+def test_openai_non_stream_and_stream(fake_openai: FakeOpenAI) -> None:
+    assert fake_openai.base_url.endswith("/v1")
+    r = httpx.post(f"{fake_openai.base_url}/chat/completions", json=O_BODY, headers=O_HEADERS)
+    body = r.json()
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "echo: hi you", "refusal": None}
+    assert body["choices"][0]["finish_reason"] == "stop"
+    r = httpx.post(
+        f"{fake_openai.base_url}/chat/completions",
+        json={**O_BODY, "stream": True, "stream_options": {"include_usage": True}},
+        headers=O_HEADERS,
+    )
+    events = _sse_events(r.text)
+    assert events[-1] == (None, "[DONE]")
+    chunks = [d for _, d in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)  # type: ignore[index]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])  # type: ignore[index]
+    assert text == "echo: hi you"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0  # type: ignore[index]
+    assert fake_openai.count("gpt-x") == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (Error(429, retry_after=2), 429, "rate_limit_exceeded"),
+        (Error(401), 401, "invalid_api_key"),
+        (Error(404), 404, "model_not_found"),
+        (Error.prompt_too_long(), 400, "context_length_exceeded"),
+        (
+            Error(429, "insufficient_quota", "You exceeded your current quota", code="insufficient_quota"),
+            429,
+            "insufficient_quota",
+        ),
+        (Error(500), 500, None),
+    ],
+)
+def test_openai_error_bodies(fake_openai: FakeOpenAI, error: Error, status: int, code: str | None) -> None:
+    fake_openai.script(None, error)
+    r = httpx.post(f"{fake_openai.base_url}/chat/completions", json=O_BODY, headers=O_HEADERS)
+    assert r.status_code == status
+    assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+    assert r.json()["error"]["code"] == code
+    if error.retry_after:
+        assert r.headers["retry-after"] == "2"
+
+
+def test_openai_mid_stream_error_and_auth(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script(None, MidStreamError(after_chunks=1, error_type="server_error", message="boom"))
+    r = httpx.post(
+        f"{fake_openai.base_url}/chat/completions", json={**O_BODY, "stream": True}, headers=O_HEADERS
+    )
+    last = _sse_events(r.text)[-1][1]
+    assert last == {"error": {"message": "boom", "type": "server_error", "param": None, "code": None}}
+    assert httpx.post(f"{fake_openai.base_url}/chat/completions", json=O_BODY).status_code == 401
+    models = httpx.get(f"{fake_openai.base_url}/models", headers=O_HEADERS)
+    assert models.json()["object"] == "list"
+
+
+def test_openai_keyless_mode() -> None:
+    with FakeOpenAI(require_key=False) as fake:
+        assert httpx.post(f"{fake.base_url}/chat/completions", json=O_BODY).status_code == 200
+
+
+def test_fake_runs_as_its_own_process_and_is_scriptable_over_http() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.anthropic_server", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # bounded by the test timeout; the fake prints once listening
+        assert line.startswith("listening http://127.0.0.1:")
+        base = line.split()[1]
+        r = httpx.post(
+            f"{base}/_fake/script",
+            json={"model": "claude-x", "behaviours": [{"kind": "error", "status": 429, "retry_after": 1}]},
+        )
+        assert r.json() == {"ok": True}
+        assert httpx.post(f"{base}/v1/messages", json=BODY, headers=A_HEADERS).status_code == 429
+        assert httpx.post(f"{base}/v1/messages", json=BODY, headers=A_HEADERS).status_code == 200
+        assert httpx.get(f"{base}/_fake/requests").json() == {"count": 2, "by_model": {"claude-x": 2}}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+    assert proc.returncode == 0
