@@ -1,9 +1,9 @@
 """Credential store and refresh failures.
 
-    AuthError
-    ├── CredentialUnavailable   no usable credential for a profile right now (names the fix)
-    ├── NeedsReauth             the refresh token is dead (reused/revoked): a human must log in again
-    └── UnreliableFilesystem    flock cannot be trusted where the store or its locks would live
+AuthError
+├── CredentialUnavailable   no usable credential for a profile right now (names the fix)
+├── NeedsReauth             the refresh token is dead (reused/revoked): a human must log in again
+└── UnreliableFilesystem    flock cannot be trusted where the store or its locks would live
 """
 
 from __future__ import annotations
