@@ -52,7 +52,9 @@ class FileLock:
         deadline = time.monotonic() + timeout
         while not self.try_acquire():
             if time.monotonic() >= deadline:
-                raise LockTimeout(f"could not lock {self.path} within {timeout:.1f}s (held by another process)")
+                raise LockTimeout(
+                    f"could not lock {self.path} within {timeout:.1f}s (held by another process)"
+                )
             time.sleep(self._poll)
 
     async def acquire_async(self, timeout: float) -> None:
@@ -60,7 +62,9 @@ class FileLock:
         deadline = time.monotonic() + timeout
         while not self.try_acquire():
             if time.monotonic() >= deadline:
-                raise LockTimeout(f"could not lock {self.path} within {timeout:.1f}s (held by another process)")
+                raise LockTimeout(
+                    f"could not lock {self.path} within {timeout:.1f}s (held by another process)"
+                )
             await asyncio.sleep(self._poll)
 
     def release(self) -> None:

@@ -28,7 +28,9 @@ class ConfigError(NexusError):
         self.path = path
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"invalid config {path}:\n{lines}\nfix the file (see docs/config.md) and start again")
+        super().__init__(
+            f"invalid config {path}:\n{lines}\nfix the file (see docs/config.md) and start again"
+        )
 
 
 def load_config(paths: NexusPaths, *, environ: Mapping[str, str] | None = None) -> NexusConfig:
@@ -50,7 +52,9 @@ def load_config(paths: NexusPaths, *, environ: Mapping[str, str] | None = None) 
             try:
                 data["gateway"]["port"] = int(port_override)
             except ValueError as exc:
-                raise ConfigError(path, [f"NEXUS_PORT: {port_override!r} is not a port number (1-65535)"]) from exc
+                raise ConfigError(
+                    path, [f"NEXUS_PORT: {port_override!r} is not a port number (1-65535)"]
+                ) from exc
     try:
         config = NexusConfig.model_validate(data)
     except ValidationError as exc:

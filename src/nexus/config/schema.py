@@ -77,6 +77,8 @@ class SupervisorConfig(_Strict):
     probe_failures: int = Field(default=3, ge=1, le=100)
     crash_loop_exits: int = Field(default=5, ge=1, le=1000)
     crash_loop_window_s: float = Field(default=300.0, gt=0, le=86_400)
+    start_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    """How long a new gateway may take to send READY=1 before it is killed and restarted."""
 
 
 class AlertsConfig(_Strict):
@@ -116,7 +118,9 @@ class ModelRef:
     def parse(cls, raw: str) -> ModelRef:
         provider, sep, model = raw.partition("/")
         if not sep or not provider or not model:
-            raise ValueError(f"model {raw!r} must be written 'provider/model', e.g. 'anthropic/claude-opus-4-5'")
+            raise ValueError(
+                f"model {raw!r} must be written 'provider/model', e.g. 'anthropic/claude-opus-4-5'"
+            )
         return cls(provider=provider, model=model)
 
     def __str__(self) -> str:

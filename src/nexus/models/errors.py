@@ -61,7 +61,9 @@ class ProviderError(NexusError):
         self.model = model
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(kind={self.kind.value!r}, status={self.status}, message={self.message!r})"
+        return (
+            f"{type(self).__name__}(kind={self.kind.value!r}, status={self.status}, message={self.message!r})"
+        )
 
 
 class RateLimited(ProviderError):

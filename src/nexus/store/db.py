@@ -7,6 +7,7 @@ incident's failure mode: kill -9, OOM, restart loops); only a power loss can dro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -81,10 +82,8 @@ def open_database(path: Path) -> sqlite3.Connection:
             f"cannot open state database {path}: {exc}. If it is corrupt, move it aside "
             f"(mv {path} {path}.broken) and start again; `nexus doctor` checks it"
         ) from exc
-    try:
+    with contextlib.suppress(OSError):
         os.chmod(path, 0o600)
-    except OSError:
-        pass
     return conn
 
 

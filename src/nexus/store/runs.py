@@ -212,7 +212,9 @@ class RunStore:
         return list(reversed(self._decode_rows(rows)))
 
     def queue_depth(self) -> int:
-        return self._conn.execute("SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')").fetchone()[0]
+        return self._conn.execute(
+            "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')"
+        ).fetchone()[0]
 
     def ahead_of(self, run: Run) -> int:
         """How many unfinished runs of the same session come before ``run``."""

@@ -1,0 +1,111 @@
+"""``nexus gateway run`` and ``nexus token``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+import typer
+
+from nexus.errors import EX_CONFIG
+
+gateway_app = typer.Typer(
+    help="Run the gateway process (normally started by `nexus up`).", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(gateway_app, name="gateway")
+    app.command("token", help="Print the gateway client token (created on first use, mode 0600).")(token)
+
+
+def token() -> None:
+    from nexus.common.gateway_token import ensure_token
+    from nexus.common.paths import NexusPaths
+
+    paths = NexusPaths.from_env()
+    paths.ensure()
+    typer.echo(ensure_token(paths).reveal())
+
+
+@gateway_app.command("run")
+def run(
+    port: int | None = typer.Option(None, "--port", help="Port to bind (overrides config and NEXUS_PORT)."),
+    listen_fd: int | None = typer.Option(
+        None, "--listen-fd", help="Serve on this inherited listening socket."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+) -> None:
+    """Serve HTTP and WebSocket on one port until SIGTERM."""
+    from nexus.common.paths import NexusPaths
+
+    paths = NexusPaths.from_env()
+    configure_logging(log_level)
+    try:
+        code = _run(paths, port=port, listen_fd=listen_fd)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
+def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
+    import asyncio
+
+    from nexus.config import ConfigError, load_config
+    from nexus.gateway.server import StartupError, acquire_socket, serve
+    from nexus.store import StoreError
+
+    try:
+        paths.ensure()
+        config = load_config(paths)
+        if port is not None:
+            config = config.model_copy(update={"gateway": config.gateway.model_copy(update={"port": port})})
+        sock = acquire_socket(
+            config.gateway.bind, config.gateway.port, listen_fd=listen_fd, environ=os.environ
+        )
+        router = build_router_for(config, paths)
+        asyncio.run(serve(config=config, paths=paths, router=router, sock=sock))
+    except ConfigError as exc:
+        return fatal(paths, "config", str(exc), EX_CONFIG)
+    except StartupError as exc:
+        return fatal(paths, exc.cause, str(exc), exc.exit_code)
+    except StoreError as exc:
+        return fatal(paths, "dependency", str(exc), 1)
+    except ImportError as exc:
+        return fatal(paths, "dependency", f"a dependency failed to import: {exc}; reinstall Nexus", 1)
+    except Exception as exc:
+        logging.getLogger("nexus.gateway").exception("gateway crashed")
+        return fatal(paths, "crash", f"{type(exc).__name__}: {exc}", 1)
+    return 0
+
+
+def build_router_for(config: Any, paths: Any) -> Any:
+    """The model router with the credential store: the one place the gateway meets models and auth."""
+    from nexus.auth import open_credentials
+    from nexus.models.factory import build_router
+
+    return build_router(config, paths, open_credentials(config, paths))
+
+
+def fatal(paths: Any, cause: str, message: str, code: int) -> int:
+    """Say why on stderr and leave the cause where the supervisor reads it."""
+    from nexus.common.atomic import atomic_write_text
+
+    typer.echo(f"nexus gateway: {message}", err=True)
+    record = {"cause": cause, "message": message, "pid": os.getpid(), "time": time.time(), "exit_code": code}
+    with contextlib.suppress(OSError):
+        atomic_write_text(paths.run / "gateway-last-error.json", json.dumps(record), mode=0o600)
+    return code
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

@@ -1,0 +1,191 @@
+"""The gateway's living parts wired together: store, lanes, runner, event bus, router.
+
+No globals: the HTTP app and the WebSocket handler get this object and nothing else, so a test can
+build as many gateways in one process as it likes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import defaultdict
+from typing import Any
+
+from nexus import __version__
+from nexus.common.paths import NexusPaths
+from nexus.config.schema import NexusConfig
+from nexus.gateway.events import Event, EventBus
+from nexus.gateway.lanes import Lanes
+from nexus.gateway.persona import Persona
+from nexus.gateway.runner import ModelRouter, RunExecutor
+from nexus.protocol import frames
+from nexus.store import Run, RunStore, open_database
+
+log = logging.getLogger(__name__)
+
+
+class GatewayRuntime:
+    def __init__(
+        self, *, config: NexusConfig, paths: NexusPaths, router: ModelRouter, store: RunStore
+    ) -> None:
+        self.config = config
+        self.paths = paths
+        self.router = router
+        self.store = store
+        self.bus = EventBus()
+        self.started_at = time.time()
+        self._started_mono = time.monotonic()
+        self.executor = RunExecutor(
+            store=store, router=router, bus=self.bus, persona=Persona(paths.workspace), config=config
+        )
+        self.lanes = Lanes(self.executor.execute)
+        self._finished: dict[str, list[asyncio.Event]] = defaultdict(list)
+        self.bus.listen(self._wake_waiters)
+        self._tick_task: asyncio.Task[None] | None = None
+        self.status_providers: list[Any] = []
+        """Callables returning ``(key, value)`` pairs merged into /status (auth, channels...)."""
+
+    @classmethod
+    def open(cls, *, config: NexusConfig, paths: NexusPaths, router: ModelRouter) -> GatewayRuntime:
+        paths.ensure()
+        store = RunStore(open_database(paths.state_db))
+        return cls(config=config, paths=paths, router=router, store=store)
+
+    async def start(self) -> None:
+        """Resume what a crash interrupted, then start the periodic tick."""
+        resumable, failed = self.store.recover(max_attempts=self.config.gateway.max_run_attempts)
+        for run in failed:
+            log.warning("run %s failed after %d interrupted attempts", run.id, run.attempts)
+            self.bus.publish(frames.EV_RUN_ERROR, run.to_api(), session=run.session)
+        for run in resumable:
+            self.lanes.submit(run.session, run.id)
+        if resumable:
+            log.info("resuming %d unfinished runs", len(resumable))
+        self._tick_task = asyncio.create_task(self._tick(), name="tick")
+
+    async def close(self) -> None:
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+        await self.lanes.close()
+        with contextlib.suppress(Exception):
+            await self.router.aclose()
+        self.store.close()
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def accept(
+        self,
+        *,
+        session: str,
+        text: str,
+        channel: str = "api",
+        sender: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Run, bool]:
+        """Commit the message, then queue it: the caller may acknowledge once this returns."""
+        run, created = self.store.accept(
+            session=session, text=text, channel=channel, sender=sender, idempotency_key=idempotency_key
+        )
+        if created:
+            ahead = self.store.ahead_of(run)
+            self.bus.publish(
+                frames.EV_RUN_ACCEPTED,
+                {"run_id": run.id, "session": session, "ahead": ahead, "message": text},
+                session=session,
+            )
+            self.lanes.submit(session, run.id)
+        return run, created
+
+    async def wait_run(self, run_id: str, timeout: float) -> Run | None:
+        """The run once finished, or as it is when ``timeout`` passes (None if unknown)."""
+        run = self.store.get(run_id)
+        if run is None or run.status.finished or timeout <= 0:
+            return run
+        waiter = asyncio.Event()
+        self._finished[run_id].append(waiter)
+        try:
+            # re-check after registering, so a finish between the read and the wait is not missed
+            run = self.store.get(run_id)
+            if run is not None and not run.status.finished:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.wait(), timeout)
+        finally:
+            waiters = self._finished.get(run_id)
+            if waiters is not None:
+                with contextlib.suppress(ValueError):
+                    waiters.remove(waiter)
+                if not waiters:
+                    self._finished.pop(run_id, None)
+        return self.store.get(run_id)
+
+    def _wake_waiters(self, event: Event) -> None:
+        if event.name in (frames.EV_RUN_FINAL, frames.EV_RUN_ERROR):
+            for waiter in self._finished.get(str(event.payload.get("run_id")), ()):
+                waiter.set()
+
+    # -- health -----------------------------------------------------------------------------------
+
+    def candidates(self) -> list[dict[str, Any]]:
+        result = []
+        for c in self.router.candidates():
+            result.append(
+                {
+                    "model": str(getattr(c, "model", "")),
+                    "profile": getattr(c, "profile", None),
+                    "usable": bool(getattr(c, "usable", False)),
+                    "reason": getattr(c, "reason", None),
+                    "cooling_until": getattr(c, "cooling_until", None),
+                }
+            )
+        return result
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        reasons: list[str] = []
+        try:
+            self.store.queue_depth()
+        except Exception as exc:
+            reasons.append(f"state database unavailable: {exc}")
+        candidates = self.candidates()
+        if not any(c["usable"] for c in candidates):
+            if not candidates:
+                reasons.append("no model candidate: set [models] primary in nexus.toml")
+            for c in candidates:
+                reasons.append(f"{c['model']} ({c['profile'] or 'no profile'}): {c['reason'] or 'unusable'}")
+            if not any(c["profile"] for c in candidates):
+                reasons.append(
+                    "no provider credential: run `nexus auth add-key anthropic` (see docs/auth.md)"
+                )
+        return (not reasons, reasons)
+
+    def status(self) -> dict[str, Any]:
+        ready, reasons = self.readiness()
+        body: dict[str, Any] = {
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime_s": round(time.monotonic() - self._started_mono, 3),
+            "started_at": self.started_at,
+            "ready": ready,
+            "not_ready_reasons": reasons,
+            "queue_depth": self.store.queue_depth(),
+            "active_runs": len(self.executor.active_runs),
+            "sessions": self.store.session_count(),
+            "model_chain": [str(ref) for ref in self.config.chain()],
+            "candidates": self.candidates(),
+            "providers": sorted({ref.provider for ref in self.config.chain()}),
+            "clients": self.bus.subscriber_count,
+        }
+        for provider in self.status_providers:
+            with contextlib.suppress(Exception):
+                body.update(dict(provider()))
+        return body
+
+    async def _tick(self) -> None:
+        interval = self.config.gateway.tick_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            self.bus.publish(frames.EV_TICK, {"time": time.time(), "queue_depth": self.store.queue_depth()})
