@@ -1,0 +1,211 @@
+"""``nexus up``, ``down``, ``restart``, ``status``, ``logs`` and ``supervise``: the supervisor's commands."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from nexus.common import NexusPaths
+
+LOG_CHOICES = ("all", "gateway", "supervisor")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("down")(down)
+    app.command("restart")(restart)
+    app.command("status")(status)
+    app.command("logs")(logs)
+    app.command(
+        "supervise",
+        context_settings={"allow_interspersed_args": False},
+    )(supervise)
+
+
+def up(
+    background: bool = typer.Option(
+        False, "--background", "-b", help="Detach; output goes to logs/. Safe to call from .bashrc."
+    ),
+) -> None:
+    """Run the supervisor, which runs the gateway and keeps it answering. Idempotent: when one is
+    already running for this state directory, print its status and exit 0."""
+    from nexus import supervisor
+    from nexus.common import NexusPaths
+
+    paths = NexusPaths.from_env()
+    if supervisor.lock_owner_of(paths) is not None:
+        _print_status(paths)
+        raise typer.Exit(0)
+    if background:
+        code = supervisor.start_background(paths, [sys.executable, "-m", "nexus", "up"])
+        if code != 0:
+            typer.echo(
+                f"the supervisor did not start (exit {code}); see {paths.logs / 'supervisor.log'}", err=True
+            )
+            _echo_tail(paths.logs / "supervisor.log", 5)
+            raise typer.Exit(code)
+        _print_status(paths)
+        raise typer.Exit(0)
+    config, problem = supervisor.load_settings(paths)
+    options = supervisor.gateway_options(paths, config, echo_output=True)
+    code = supervisor.run_supervisor(paths, options, config.supervisor, echo=True, config_problem=problem)
+    if code is None:
+        _print_status(paths)
+        code = 0
+    raise typer.Exit(code)
+
+
+def down(
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for everything to stop."),
+) -> None:
+    """Stop the supervisor and the gateway; leave no process behind (survivors of a killed supervisor too)."""
+    from nexus import supervisor
+    from nexus.common import NexusPaths
+    from nexus.errors import LockTimeout
+
+    paths = NexusPaths.from_env()
+    try:
+        left = supervisor.down(paths, timeout=timeout)
+    except LockTimeout as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    if left:
+        typer.echo(f"stopped, but these processes would not die: {', '.join(map(str, left))}", err=True)
+        raise typer.Exit(1)
+    typer.echo("stopped: no Nexus process left")
+
+
+def restart(
+    timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for the new gateway to be ready."),
+) -> None:
+    """Restart the gateway now (also ends a crash-loop wait or a config block); start all if stopped."""
+    from nexus import supervisor
+    from nexus.common import NexusPaths
+
+    paths = NexusPaths.from_env()
+    before = supervisor.status(paths)["gateway"].get("generation") or 0
+    if supervisor.signal_supervisor(paths, signal.SIGHUP) is None:
+        typer.echo("no supervisor was running: starting one")
+        up(background=True)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gw = supervisor.status(paths)["gateway"]
+        if (gw.get("generation") or 0) > before and gw.get("state") == "ready":
+            break
+        time.sleep(0.05)
+    _print_status(paths)
+
+
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Supervisor and gateway state, uptime, restarts in the last hour, the last exit and its cause."""
+    from nexus.common import NexusPaths
+
+    paths = NexusPaths.from_env()
+    if as_json:
+        from nexus import supervisor
+
+        typer.echo(json.dumps(supervisor.status(paths), indent=2, sort_keys=True))
+    else:
+        _print_status(paths)
+
+
+def logs(
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C stops)."),
+    lines: int = typer.Option(50, "--lines", "-n", help="How many earlier lines to show per log."),
+    which: str = typer.Option("all", "--which", help="all, gateway or supervisor."),
+) -> None:
+    """Show the rotated logs under $NEXUS_HOME/logs (the gateway's output and the supervisor's events)."""
+    from nexus.common import NexusPaths
+    from nexus.supervisor.logs import GATEWAY_LOG, SUPERVISOR_LOG, Follower, tail_lines
+
+    if which not in LOG_CHOICES:
+        raise typer.BadParameter(f"--which must be one of {', '.join(LOG_CHOICES)}, not {which!r}")
+    paths = NexusPaths.from_env()
+    names = {"gateway": [GATEWAY_LOG], "supervisor": [SUPERVISOR_LOG]}.get(
+        which, [SUPERVISOR_LOG, GATEWAY_LOG]
+    )
+    files = [paths.logs / name for name in names]
+    if not any(f.exists() for f in files):
+        typer.echo(f"no logs yet in {paths.logs}; start with `nexus up`", err=True)
+    for file in files:
+        for line in tail_lines(file, lines):
+            typer.echo(f"{file.stem}: {line}" if len(files) > 1 else line)
+    if not follow:
+        return
+    followers = [Follower(f) for f in files]
+    for follower in followers:
+        follower.poll()  # position at the end: the tail is already shown
+    try:
+        while True:
+            for file, follower in zip(files, followers, strict=True):
+                for line in follower.poll():
+                    typer.echo(f"{file.stem}: {line}" if len(files) > 1 else line)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for follower in followers:
+            follower.close()
+
+
+def supervise(
+    command: list[str] = typer.Argument(..., metavar="-- CMD [ARGS]...", help="The command to keep running."),
+    port: int | None = typer.Option(None, "--port", help="Own this port and pass it as fd 3 (LISTEN_FDS)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind with --port."),
+    health_url: str | None = typer.Option(
+        None, "--health-url", help="Liveness probe, e.g. http://127.0.0.1:8080/"
+    ),
+    notify: bool = typer.Option(
+        False,
+        "--notify",
+        help="Readiness by READY=1 on NOTIFY_SOCKET (else the first good probe, or at once).",
+    ),
+) -> None:
+    """Give any command the same guarantees as the gateway: containment, socket hand-over, health, policy."""
+    from nexus import supervisor
+    from nexus.common import NexusPaths
+    from nexus.supervisor.loop import READY_NOTIFY, READY_PROBE, READY_SPAWN
+
+    paths = NexusPaths.from_env()
+    try:
+        health = supervisor.HealthUrl.parse(health_url) if health_url else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--health-url") from exc
+    ready = READY_NOTIFY if notify else READY_PROBE if health else READY_SPAWN
+    options = supervisor.Options(
+        argv=command,
+        host=host,
+        port=port,
+        health=health,
+        ready=ready,
+        echo_output=True,
+        last_error_file=False,
+    )
+    config, problem = supervisor.load_settings(paths)
+    code = supervisor.run_supervisor(paths, options, config.supervisor, echo=True, config_problem=problem)
+    if code is None:
+        typer.echo("a supervisor already runs for this NEXUS_HOME:", err=True)
+        _print_status(paths)
+        code = 1
+    raise typer.Exit(code)
+
+
+def _print_status(paths: NexusPaths) -> None:
+    from nexus import supervisor
+
+    typer.echo(supervisor.render_status(supervisor.status(paths)))
+
+
+def _echo_tail(path: Path, count: int) -> None:
+    from nexus.supervisor.logs import tail_lines
+
+    for line in tail_lines(path, count):
+        typer.echo(f"  {line}", err=True)

@@ -1,0 +1,48 @@
+"""The supervisor behind ``nexus up``: keeps the gateway answering, whatever dies.
+
+It owns the listening socket and hands it to each generation as fd 3, contains each generation in its
+own session (and cgroup where one is writable) as a child subreaper, notices exits by pidfd, health by
+sd_notify READY/WATCHDOG and an HTTP liveness probe, and restarts by a pure policy (``policy``).
+It imports only ``nexus.config``, ``nexus.common`` and ``nexus.errors`` and starts the gateway by exec,
+so a broken gateway import can never break the watchdog. See docs/supervisor.md.
+"""
+
+from nexus.supervisor.control import (
+    down,
+    gateway_options,
+    load_settings,
+    lock_owner,
+    lock_owner_of,
+    render_status,
+    run_supervisor,
+    signal_supervisor,
+    start_background,
+    status,
+)
+from nexus.supervisor.errors import EXIT_PORT_FOREIGN, PortHeldByForeign, SupervisorError
+from nexus.supervisor.health import HealthUrl
+from nexus.supervisor.kernel import KernelFeatures
+from nexus.supervisor.loop import Options, Supervisor
+from nexus.supervisor.states import ChildState, SupervisorState
+
+__all__ = [
+    "EXIT_PORT_FOREIGN",
+    "ChildState",
+    "HealthUrl",
+    "KernelFeatures",
+    "Options",
+    "PortHeldByForeign",
+    "Supervisor",
+    "SupervisorError",
+    "SupervisorState",
+    "down",
+    "gateway_options",
+    "load_settings",
+    "lock_owner",
+    "lock_owner_of",
+    "render_status",
+    "run_supervisor",
+    "signal_supervisor",
+    "start_background",
+    "status",
+]

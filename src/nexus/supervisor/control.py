@@ -1,0 +1,301 @@
+"""The commands' logic: run a supervisor, find the running one, stop it, restart it, report on it.
+
+One supervisor per state directory, decided by ``flock`` on ``run/supervisor.lock`` (never ``pgrep``,
+never a bare pidfile): the kernel drops the lock when its holder dies, so a stale file cannot lie.
+The lock file also names its holder (pid and start time), which is how ``down`` and ``restart`` find
+whom to signal; the pid is trusted only while the lock is held and the start time matches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from nexus.common import FileLock, NexusPaths
+from nexus.config import ConfigError, NexusConfig, SupervisorConfig, load_config
+from nexus.errors import LockTimeout
+from nexus.supervisor import policy
+from nexus.supervisor.cgroup import CgroupTree
+from nexus.supervisor.errors import SupervisorError
+from nexus.supervisor.health import HealthUrl
+from nexus.supervisor.identity import marker_for
+from nexus.supervisor.kernel import KernelFeatures
+from nexus.supervisor.logs import SUPERVISOR_LOG, supervisor_logger
+from nexus.supervisor.loop import READY_NOTIFY, Options, Supervisor
+from nexus.supervisor.records import RunFiles, load_generations, read_status
+from nexus.supervisor.sweep import sweep
+
+UP_LOCK_WAIT_S = 0.3
+"""``up`` waits this long for the lock, so a ``status`` that peeks at it is not taken for a supervisor."""
+ACTIVE_STATES = ("running", "backoff", "crash-loop", "blocked")
+
+
+@dataclass(frozen=True)
+class Owner:
+    pid: int
+    create_time: float | None
+
+
+def load_settings(
+    paths: NexusPaths, *, environ: Mapping[str, str] | None = None
+) -> tuple[NexusConfig, str | None]:
+    """The config, or defaults plus the error text: the supervisor must run even when the config is
+    broken, so that the gateway's exit 78 is shown in ``nexus status`` instead of nothing at all."""
+    try:
+        return load_config(paths, environ=environ), None
+    except ConfigError as exc:
+        port = (environ if environ is not None else os.environ).get("NEXUS_PORT", "")
+        base = NexusConfig.model_validate({"gateway": {"port": int(port)}} if port.isdigit() else {})
+        return base, str(exc)
+
+
+def gateway_argv() -> list[str]:
+    """The gateway, started by exec: a broken gateway import can never break the supervisor."""
+    return [sys.executable, "-m", "nexus", "gateway", "run"]
+
+
+def gateway_options(paths: NexusPaths, config: NexusConfig, *, echo_output: bool) -> Options:
+    store = Path(config.auth.store).expanduser() if config.auth.store else paths.auth_store
+    return Options(
+        argv=gateway_argv(),
+        host=config.gateway.bind,
+        port=config.gateway.port,
+        health=HealthUrl(_probe_host(config.gateway.bind), config.gateway.port, "/healthz"),
+        ready=READY_NOTIFY,
+        watch_files=(paths.config_file, store),
+        echo_output=echo_output,
+    )
+
+
+def _probe_host(bind: str) -> str:
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(bind, bind)
+
+
+def run_supervisor(
+    paths: NexusPaths,
+    options: Options,
+    cfg: SupervisorConfig,
+    *,
+    echo: bool = True,
+    environ: Mapping[str, str] | None = None,
+    config_problem: str | None = None,
+) -> int | None:
+    """Run a supervisor in this process until it is stopped. None: another one already holds the lock."""
+    paths.ensure()
+    files = RunFiles.of(paths)
+    lock = FileLock(files.lock)
+    try:
+        lock.acquire(UP_LOCK_WAIT_S)
+    except LockTimeout:
+        return None
+    logger = supervisor_logger(paths.logs, echo=echo)
+    try:
+        me = psutil.Process()
+        lock.write_owner(json.dumps({"pid": me.pid, "create_time": me.create_time()}))
+        if config_problem:
+            logger.error(
+                "%s\n(supervising with defaults; the gateway will report the same problem)", config_problem
+            )
+        env = dict(os.environ if environ is None else environ)
+        env["NEXUS_HOME"] = str(paths.home)
+        supervisor = Supervisor(
+            options,
+            cfg,
+            files,
+            paths.logs,
+            marker=marker_for(paths),
+            features=KernelFeatures.detect(env),
+            logger=logger,
+            environ=env,
+        )
+        return asyncio.run(supervisor.run())
+    except SupervisorError as exc:
+        logger.error("%s", exc)
+        return exc.exit_code
+    finally:
+        lock.release()
+
+
+def start_background(paths: NexusPaths, argv: Sequence[str], *, timeout: float = 20.0) -> int:
+    """Start ``argv`` (a foreground ``up``) detached in its own session, output to ``logs/``, and wait
+    until it holds the lock and runs; its exit code if it stopped first (e.g. the port is taken)."""
+    paths.ensure()
+    out = os.open(paths.logs / "supervisor.out", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        pid = os.posix_spawn(
+            argv[0],
+            list(argv),
+            dict(os.environ, NEXUS_HOME=str(paths.home)),
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, devnull, 0),
+                (os.POSIX_SPAWN_DUP2, out, 1),
+                (os.POSIX_SPAWN_DUP2, out, 2),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.close(out)
+        os.close(devnull)
+    deadline = time.monotonic() + timeout
+    files = RunFiles.of(paths)
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        owner = lock_owner(files)
+        snap = read_status(files)
+        if owner is not None and snap and snap.get("supervisor", {}).get("state") in ACTIVE_STATES:
+            return 0
+        time.sleep(0.02)
+    return 1
+
+
+def lock_owner(files: RunFiles) -> Owner | None:
+    """The live supervisor of this state directory, or None when nobody holds the lock."""
+    lock = FileLock(files.lock)
+    if lock.try_acquire():
+        lock.release()
+        return None
+    try:
+        raw = json.loads(lock.read_owner() or "{}")
+        pid = int(raw["pid"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    create_time = raw.get("create_time")
+    try:
+        if create_time is not None and abs(psutil.Process(pid).create_time() - float(create_time)) > 0.01:
+            return None  # the lock holder rewrote nothing yet, or the pid is someone else's now
+    except psutil.Error:
+        return None
+    return Owner(pid, create_time)
+
+
+def lock_owner_of(paths: NexusPaths) -> Owner | None:
+    return lock_owner(RunFiles.of(paths))
+
+
+def status(paths: NexusPaths, *, now: Callable[[], float] = time.time) -> dict[str, Any]:
+    """The status document: ``{"supervisor": {pid, state, ...}, "gateway": {pid, state, uptime_s,
+    restarts_last_hour, last_exit: {code, signal, cause, ...}}}``; "stopped" when no lock holder."""
+    files = RunFiles.of(paths)
+    owner = lock_owner(files)
+    snap = read_status(files) or {}
+    sup = dict(snap.get("supervisor") or {})
+    gw = dict(snap.get("gateway") or {})
+    t = now()
+    if owner is None or sup.get("pid") != owner.pid:
+        sup.update(pid=owner.pid if owner else None, state="starting" if owner else "stopped")
+        if owner is None:
+            gw.update(pid=None, state="stopped", started_at=None, ready_at=None)
+    since = gw.get("ready_at") or gw.get("started_at")
+    gw["uptime_s"] = round(t - since, 3) if gw.get("pid") and since else None
+    gw["restarts_last_hour"] = policy.restarts_in_last_hour(gw.get("restart_times") or [], t)
+    gw.setdefault("last_exit", None)
+    return {"supervisor": sup, "gateway": gw}
+
+
+def render_status(doc: Mapping[str, Any]) -> str:
+    """The human form of :func:`status`."""
+    sup, gw = doc["supervisor"], doc["gateway"]
+    lines = [f"supervisor: {sup.get('state')}" + (f" (pid {sup['pid']})" if sup.get("pid") else "")]
+    if sup.get("features"):
+        lines[0] += f", containment: {sup['features']}"
+    uptime = gw.get("uptime_s")
+    gw_line = f"gateway:    {gw.get('state')}"
+    if gw.get("pid"):
+        gw_line += f" (pid {gw['pid']}, generation {gw.get('generation')}"
+        gw_line += f", up {uptime:.1f}s)" if uptime is not None else ")"
+    lines.append(gw_line)
+    lines.append(f"restarts in the last hour: {gw.get('restarts_last_hour', 0)}")
+    last = gw.get("last_exit")
+    if last:
+        how = (
+            f"signal {last.get('signal_name') or last.get('signal')}"
+            if last.get("signal")
+            else f"code {last.get('code')}"
+        )
+        lines.append(f"last exit:  {how}, cause {last.get('cause')}: {last.get('message')}")
+    if sup.get("state") == "crash-loop":
+        lines.append(
+            f"CRASH LOOP: the gateway keeps dying ({last.get('cause') if last else '?'}); "
+            "retrying at the backoff cap. See `nexus logs`."
+        )
+    if sup.get("state") == "blocked":
+        lines.append(
+            "BLOCKED: the gateway cannot run as configured; fix nexus.toml or credentials "
+            "(picked up by itself) or run `nexus restart`."
+        )
+    return "\n".join(lines)
+
+
+def signal_supervisor(paths: NexusPaths, sig: int) -> Owner | None:
+    """Send ``sig`` to the live supervisor of ``paths``; None (nothing sent) when there is none."""
+    owner = lock_owner(RunFiles.of(paths))
+    if owner is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(owner.pid, sig)
+    return owner
+
+
+def down(paths: NexusPaths, *, timeout: float = 30.0) -> list[int]:
+    """Stop the supervisor (it stops the gateway), then kill any survivor of any generation of this
+    home, a supervisor killed by SIGKILL included. Returns the pids that would not die (empty: clean)."""
+    files = RunFiles.of(paths)
+    lock = FileLock(files.lock)
+    deadline = time.monotonic() + timeout
+    signalled: Owner | None = None
+    while not lock.try_acquire():
+        if time.monotonic() >= deadline:
+            raise LockTimeout(
+                f"the supervisor did not stop within {timeout:.0f}s; see {supervisor_log(paths)}"
+            )
+        owner = lock_owner(files)
+        if owner is not None and owner != signalled:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(owner.pid, signal.SIGTERM)
+            signalled = owner
+        time.sleep(0.02)
+    try:
+        return asyncio.run(_sweep_home(paths, files))
+    finally:
+        lock.release()
+
+
+async def _sweep_home(paths: NexusPaths, files: RunFiles) -> list[int]:
+    marker = marker_for(paths)
+    pgids = []
+    for record in load_generations(files):
+        with contextlib.suppress(psutil.Error):
+            if psutil.Process(record.pid).create_time() == record.create_time:
+                pgids.append(record.pid)
+    tree = CgroupTree.detect(marker) if KernelFeatures.detect().cgroup else None
+    left = await sweep(marker=marker, pgids=pgids, cgroups=tree.existing() if tree else [])
+    if tree is not None:
+        with contextlib.suppress(OSError):
+            tree.base.rmdir()
+    return [p.pid for p in left]
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float, poll: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(poll)
+    return predicate()
+
+
+def supervisor_log(paths: NexusPaths) -> Path:
+    return paths.logs / SUPERVISOR_LOG
