@@ -31,9 +31,10 @@ def _root(
 
 
 def _register() -> None:
-    from nexus.cli import gateway_cmd
+    from nexus.cli import gateway_cmd, supervisor_cmd
 
     gateway_cmd.register(app)
+    supervisor_cmd.register(app)
 
 
 _register()
