@@ -56,6 +56,8 @@ class Error:
     code: str | None = None
     """OpenAI's ``error.code`` (e.g. ``rate_limit_exceeded``, ``insufficient_quota``)."""
     headers: Mapping[str, str] = field(default_factory=dict)
+    details: Mapping[str, Any] | None = None
+    """Anthropic's ``error.details`` (e.g. ``{"error_code": "enforced_spend_limit_reached"}``)."""
 
     @classmethod
     def prompt_too_long(cls) -> Error:
@@ -72,9 +74,9 @@ class Error:
         return cls(
             429,
             "rate_limit_error",
-            "enforced_spend_limit_reached: your organization has reached its monthly spend limit. "
-            "Raise it in Settings > Limits.",
+            "Your organization has reached its monthly API usage limit. Raise it in Settings > Limits.",
             code="insufficient_quota",
+            details={"error_code": "enforced_spend_limit_reached"},
         )
 
 
@@ -122,6 +124,8 @@ def behaviour_to_json(behaviour: Behaviour) -> dict[str, Any]:
     data = asdict(behaviour)
     if "headers" in data:
         data["headers"] = dict(data["headers"])
+    if data.get("details") is not None:
+        data["details"] = dict(data["details"])
     return {"kind": kind, **data}
 
 

@@ -90,12 +90,11 @@ DEFAULT_MESSAGE = {
 }
 
 
-def error_body(error_type: str, message: str) -> dict[str, Any]:
-    return {
-        "type": "error",
-        "error": {"type": error_type, "message": message},
-        "request_id": _request_id(),
-    }
+def error_body(error_type: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": error_type, "message": message}
+    if details is not None:
+        error["details"] = dict(details)
+    return {"type": "error", "error": error, "request_id": _request_id()}
 
 
 def _request_id() -> str:
@@ -114,7 +113,9 @@ def error_response(error: Error) -> JSONResponse:
         headers["retry-after"] = _format_retry_after(error.retry_after)
     if error.status == 529 or error_type == "overloaded_error":
         headers.setdefault("x-should-retry", "true")
-    return JSONResponse(error_body(error_type, message), status_code=error.status, headers=headers)
+    return JSONResponse(
+        error_body(error_type, message, error.details), status_code=error.status, headers=headers
+    )
 
 
 def last_user_text(messages: Any) -> str:

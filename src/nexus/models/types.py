@@ -22,6 +22,8 @@ class ModelRequest:
     messages: tuple[ChatMessage, ...]
     system: str | None = None
     max_tokens: int = 4096
+    budget_s: float | None = None
+    """What is left of the turn's deadline: the adapter never waits past it."""
 
 
 @dataclass(frozen=True)

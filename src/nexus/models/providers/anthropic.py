@@ -1,0 +1,154 @@
+"""Anthropic Messages API through the official ``anthropic`` SDK, streaming only.
+
+Credentials per request: an API key goes as ``x-api-key`` (the 2.x SDK would send it as Bearer, so
+we set the header ourselves and omit ``Authorization``); an OAuth or long-lived token goes as
+``Authorization: Bearer`` with ``anthropic-beta: oauth-2025-04-20``. The SDK's retries are off: the
+router owns retries. Every SDK exception is translated here into :mod:`nexus.models.errors`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import anthropic
+import httpx2
+
+from nexus.auth.credentials import Credential, CredentialKind
+from nexus.common.secret import Secret
+from nexus.models.classify import ErrorFacts, error_for, facts_from_response
+from nexus.models.errors import ConnectionFailed, ProviderError
+from nexus.models.providers._common import (
+    ClientCache,
+    Deadline,
+    StreamTimeouts,
+    anext_within,
+    redact,
+    transport_error,
+)
+from nexus.models.types import ModelRequest, StreamEnd, StreamItem, TextDelta, Usage
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+OAUTH_BETA = "oauth-2025-04-20"
+
+
+class AnthropicProvider:
+    """One configured Anthropic endpoint; one SDK client per credential, reused."""
+
+    def __init__(self, name: str, base_url: str, timeouts: StreamTimeouts) -> None:
+        self.name = name
+        self.base_url = base_url
+        self._timeouts = timeouts
+        self._clients: ClientCache[anthropic.AsyncAnthropic] = ClientCache(self._make_client, _close)
+
+    def _make_client(self, key: object) -> anthropic.AsyncAnthropic:
+        kind, secret = key  # type: ignore[misc]
+        assert isinstance(secret, Secret)
+        value = secret.reveal()
+        timeout = httpx2.Timeout(
+            connect=self._timeouts.connect,
+            read=max(self._timeouts.first_token, self._timeouts.idle) + 5.0,
+            write=30.0,
+            pool=self._timeouts.connect,
+        )
+        common: dict[str, Any] = {
+            "base_url": self.base_url,
+            "max_retries": 0,
+            "timeout": timeout,
+            "open_telemetry": False,
+        }
+        if kind == CredentialKind.BEARER:
+            return anthropic.AsyncAnthropic(
+                auth_token=value, default_headers={"anthropic-beta": OAUTH_BETA}, **common
+            )
+        return anthropic.AsyncAnthropic(
+            api_key=value,
+            default_headers={"X-Api-Key": value, "Authorization": anthropic.omit},  # type: ignore[dict-item]
+            **common,
+        )
+
+    def _params(self, request: ModelRequest) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": True,
+        }
+        if request.system:
+            params["system"] = request.system
+        return params
+
+    async def stream(self, request: ModelRequest, credential: Credential) -> AsyncIterator[StreamItem]:
+        client = self._clients.get((credential.kind, credential.secret))
+        deadline = Deadline(self._timeouts, request.budget_s, provider=self.name, model=request.model)
+        input_tokens = output_tokens = 0
+        stop_reason: str | None = None
+        finished = False
+        stream: Any = None
+        try:
+            stream = await deadline.wait(client.messages.create(**self._params(request)))
+            events = stream.__aiter__()
+            while True:
+                try:
+                    event = await anext_within(events, deadline)
+                except StopAsyncIteration:
+                    break
+                deadline.event_seen()
+                kind = event.type
+                if kind == "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta" and delta.text:
+                        deadline.text_seen()
+                        yield TextDelta(delta.text)
+                elif kind == "message_start":
+                    input_tokens = event.message.usage.input_tokens or 0
+                elif kind == "message_delta":
+                    stop_reason = event.delta.stop_reason
+                    output_tokens = event.usage.output_tokens or 0
+                elif kind == "message_stop":
+                    finished = True
+        except ProviderError:
+            raise
+        except anthropic.APIError as exc:
+            raise translate(exc, self.name, request.model, credential.secret) from exc
+        except httpx2.TransportError as exc:
+            raise transport_error(exc, provider=self.name, model=request.model) from exc
+        finally:
+            if stream is not None:
+                await stream.close()
+        if not finished:
+            raise ConnectionFailed(
+                "stream ended before message_stop", provider=self.name, model=request.model
+            )
+        yield StreamEnd(stop_reason=stop_reason, usage=Usage(input_tokens, output_tokens))
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+
+
+async def _close(client: anthropic.AsyncAnthropic) -> None:
+    await client.close()
+
+
+def translate(
+    exc: anthropic.APIError, provider: str, model: str, secret: Secret | None = None
+) -> ProviderError:
+    """An SDK exception as a classified :class:`ProviderError` (the message redacted)."""
+    if isinstance(exc, anthropic.APITimeoutError):
+        facts = ErrorFacts(message="request timed out", transport="timeout")
+    elif isinstance(exc, anthropic.APIConnectionError):
+        cause = exc.__cause__
+        facts = ErrorFacts(
+            message=f"connection failed ({type(cause).__name__ if cause else 'unknown'})",
+            transport="connection",
+        )
+    elif isinstance(exc, anthropic.APIStatusError):
+        facts = facts_from_response(exc.status_code, exc.body, exc.response.headers, now=time.time())
+        if exc.status_code == 200:  # an SSE error event: the status belongs to the stream, not the error
+            facts = ErrorFacts(error_type=facts.error_type, code=facts.code, message=facts.message)
+    else:
+        facts = facts_from_response(None, exc.body)
+    safe = redact(facts.message or exc.message, secret)
+    return error_for(replace(facts, message=safe), provider=provider, model=model)

@@ -1,0 +1,133 @@
+"""OpenAI-compatible chat completions (OpenAI, OpenRouter, Ollama, vLLM...) through the ``openai`` SDK.
+
+Streaming only; retries off (the router owns them); every credential goes as ``Authorization:
+Bearer``; a keyless endpoint (a local Ollama) gets no ``Authorization`` header at all. Every SDK
+exception is translated here into :mod:`nexus.models.errors`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import httpx2
+import openai
+
+from nexus.auth.credentials import Credential
+from nexus.common.secret import Secret
+from nexus.models.classify import ErrorFacts, error_for, facts_from_response
+from nexus.models.errors import ProviderError
+from nexus.models.providers._common import (
+    ClientCache,
+    Deadline,
+    StreamTimeouts,
+    anext_within,
+    redact,
+    transport_error,
+)
+from nexus.models.types import ModelRequest, StreamEnd, StreamItem, TextDelta, Usage
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAICompatProvider:
+    """One configured OpenAI-compatible endpoint; one SDK client per credential, reused."""
+
+    def __init__(self, name: str, base_url: str, timeouts: StreamTimeouts) -> None:
+        self.name = name
+        self.base_url = base_url
+        self._timeouts = timeouts
+        self._clients: ClientCache[openai.AsyncOpenAI] = ClientCache(self._make_client, _close)
+
+    def _make_client(self, key: object) -> openai.AsyncOpenAI:
+        _kind, secret = key  # type: ignore[misc]
+        assert isinstance(secret, Secret)
+        timeout = httpx2.Timeout(
+            connect=self._timeouts.connect,
+            read=max(self._timeouts.first_token, self._timeouts.idle) + 5.0,
+            write=30.0,
+            pool=self._timeouts.connect,
+        )
+        return openai.AsyncOpenAI(
+            api_key=secret.reveal() or "keyless",
+            organization=None,
+            project=None,
+            base_url=self.base_url,
+            max_retries=0,
+            timeout=timeout,
+        )
+
+    def _params(self, request: ModelRequest, credential: Credential) -> dict[str, Any]:
+        messages: list[dict[str, str]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages.extend({"role": m.role, "content": m.content} for m in request.messages)
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if not credential.secret:  # keyless endpoint: send no Authorization header at all
+            params["extra_headers"] = {"Authorization": openai.omit}
+        return params
+
+    async def stream(self, request: ModelRequest, credential: Credential) -> AsyncIterator[StreamItem]:
+        client = self._clients.get((credential.kind, credential.secret))
+        deadline = Deadline(self._timeouts, request.budget_s, provider=self.name, model=request.model)
+        usage = Usage()
+        finish: str | None = None
+        stream: Any = None
+        try:
+            stream = await deadline.wait(client.chat.completions.create(**self._params(request, credential)))
+            chunks = stream.__aiter__()
+            while True:
+                try:
+                    chunk = await anext_within(chunks, deadline)
+                except StopAsyncIteration:
+                    break
+                deadline.event_seen()
+                if chunk.usage is not None:
+                    usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                for choice in chunk.choices:
+                    if choice.delta is not None and choice.delta.content:
+                        deadline.text_seen()
+                        yield TextDelta(choice.delta.content)
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+        except ProviderError:
+            raise
+        except openai.APIError as exc:
+            raise translate(exc, self.name, request.model, credential.secret) from exc
+        except httpx2.TransportError as exc:
+            raise transport_error(exc, provider=self.name, model=request.model) from exc
+        finally:
+            if stream is not None:
+                await stream.close()
+        yield StreamEnd(stop_reason=finish, usage=usage)
+
+    async def aclose(self) -> None:
+        await self._clients.aclose()
+
+
+async def _close(client: openai.AsyncOpenAI) -> None:
+    await client.close()
+
+
+def translate(exc: openai.APIError, provider: str, model: str, secret: Secret | None = None) -> ProviderError:
+    """An SDK exception as a classified :class:`ProviderError` (the message redacted)."""
+    if isinstance(exc, openai.APITimeoutError):
+        facts = ErrorFacts(message="request timed out", transport="timeout")
+    elif isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        name = type(cause).__name__ if cause else "unknown"
+        facts = ErrorFacts(message=f"connection failed ({name})", transport="connection")
+    elif isinstance(exc, openai.APIStatusError):
+        facts = facts_from_response(exc.status_code, exc.body, exc.response.headers, now=time.time())
+    else:  # an error object inside a 200 stream: the SDK hands over the inner ``error`` mapping
+        facts = facts_from_response(None, exc.body)
+    safe = redact(facts.message or exc.message, secret)
+    return error_for(replace(facts, message=safe), provider=provider, model=model)
