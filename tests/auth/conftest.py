@@ -42,3 +42,14 @@ def write_store(path: Path, profiles: dict[str, dict[str, Any]], **top: Any) -> 
 def read_store(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
     return data
+
+
+def refresh_directly(token_url: str, client_id: str, refresh: str) -> dict[str, Any]:
+    """What a sibling program (Claude Code) does: spend a refresh token on its own."""
+    import httpx
+
+    body = {"grant_type": "refresh_token", "refresh_token": refresh, "client_id": client_id}
+    response = httpx.post(token_url, json=body, timeout=5)
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data

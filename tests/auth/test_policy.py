@@ -65,7 +65,10 @@ def test_refresh_due(expires: float | None, margin: float, due: bool) -> None:
         (StatusInputs(refreshable=True, expires_s=None, cooldown_until_s=NOW + 5), ProfileStatus.COOLING),
         (StatusInputs(refreshable=True, expires_s=None, cooldown_until_s=NOW - 5), ProfileStatus.OK),
         (StatusInputs(refreshable=False, expires_s=NOW - 1, cooldown_until_s=NOW + 5), ProfileStatus.EXPIRED),
-        (StatusInputs(refreshable=True, expires_s=None, invalid=True, needs_reauth=True), ProfileStatus.INVALID),
+        (
+            StatusInputs(refreshable=True, expires_s=None, invalid=True, needs_reauth=True),
+            ProfileStatus.INVALID,
+        ),
     ],
 )
 def test_profile_status(inputs: StatusInputs, expected: ProfileStatus) -> None:
@@ -106,7 +109,11 @@ def test_due_warnings_without_expiry() -> None:
     ],
 )
 def test_order_profiles(
-    names: list[str], explicit: tuple[str, ...], kinds: dict[str, str], good: dict[str, float], expected: list[str]
+    names: list[str],
+    explicit: tuple[str, ...],
+    kinds: dict[str, str],
+    good: dict[str, float],
+    expected: list[str],
 ) -> None:
     assert order_profiles(names, explicit=explicit, kinds=kinds, last_good=good) == expected
 
@@ -132,7 +139,14 @@ def test_classify_refresh_error(status: int | None, error: str | None, verdict: 
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("365d", 365 * DAY_S), ("12h", 43200), ("30m", 1800), ("90s", 90), ("2w", 14 * DAY_S), ("1y", 365 * DAY_S)],
+    [
+        ("365d", 365 * DAY_S),
+        ("12h", 43200),
+        ("30m", 1800),
+        ("90s", 90),
+        ("2w", 14 * DAY_S),
+        ("1y", 365 * DAY_S),
+    ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds

@@ -64,7 +64,10 @@ def test_profile_repr_never_shows_a_secret() -> None:
         ({"type": "magic", "provider": "x"}, "profiles.x:a.type: 'magic' is not one of"),
         ({"type": "oauth", "provider": "x", "access": "a", "refresh": "r"}, "profiles.x:a.expires"),
         ({"type": "oauth", "provider": "x", "access": "a", "expires": 1}, "profiles.x:a.refresh"),
-        ({"type": "oauth", "provider": "x", "access": "a", "refresh": "r", "expires": "soon"}, "epoch milliseconds"),
+        (
+            {"type": "oauth", "provider": "x", "access": "a", "refresh": "r", "expires": "soon"},
+            "epoch milliseconds",
+        ),
         ({"type": "api_key", "provider": "x"}, "profiles.x:a.key: must be a non-empty string"),
         ({"type": "token", "provider": "x", "token": ""}, "profiles.x:a.token"),
         ({"type": "borrowed", "provider": "x", "source": "vscode"}, "'vscode' cannot be borrowed"),
@@ -193,7 +196,9 @@ def _writer(path: str, worker: int, count: int) -> None:
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(workers=st.integers(min_value=2, max_value=4), count=st.integers(min_value=1, max_value=6))
-def test_concurrent_writer_processes_never_lose_or_tear_an_update(tmp_path: Path, workers: int, count: int) -> None:
+def test_concurrent_writer_processes_never_lose_or_tear_an_update(
+    tmp_path: Path, workers: int, count: int
+) -> None:
     path = tmp_path / f"store-{workers}-{count}-{os.urandom(3).hex()}.json"
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(str(path), w, count)) for w in range(workers)]

@@ -61,8 +61,15 @@ def ensure_private_dir(directory: Path) -> None:
 class StoreFiles:
     """Reads and locked writes of the secrets file and the runtime state file."""
 
-    def __init__(self, path: Path, *, lock_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lock_timeout: float = 5.0,
+        writer: Callable[[Path, str], None] = lambda p, text: atomic_write_text(p, text, mode=0o600),
+    ) -> None:
         self.path = Path(path)
+        self._write = writer
         self.state_path = self.path.with_name(self.path.stem + ".state.json")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.locks_dir = self.path.with_name(self.path.name + ".locks")
@@ -128,7 +135,7 @@ class StoreFiles:
             current = self.read(fresh=True)
             new = change(current)
             if new is not current:
-                atomic_write_text(self.path, new.to_json(), mode=0o600)
+                self._write(self.path, new.to_json())
                 self._doc_cache = None
             result.append(new)
 
@@ -142,7 +149,7 @@ class StoreFiles:
             current = self.read_state(fresh=True)
             new = change(current)
             if new is not current:
-                atomic_write_text(self.state_path, new.to_json(), mode=0o600)
+                self._write(self.state_path, new.to_json())
                 self._state_cache = None
             result.append(new)
 

@@ -132,10 +132,11 @@ class ProfileStore:
         on_event: events.AuthEventSink | None = None,
         force_unreliable_fs: bool = False,
         mounts_path: Path = PROC_MOUNTS,
+        files: StoreFiles | None = None,
     ) -> None:
         self.path = Path(path)
         check_filesystem(self.path, force=force_unreliable_fs, mounts_path=mounts_path)
-        self._files = StoreFiles(self.path, lock_timeout=min(lock_timeout_s, 10.0))
+        self._files = files or StoreFiles(self.path, lock_timeout=min(lock_timeout_s, 10.0))
         self._margin = refresh_margin_s
         self._lock_timeout = lock_timeout_s
         self._http_timeout = (
