@@ -57,7 +57,7 @@ def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
     import asyncio
 
     from nexus.config import ConfigError, load_config
-    from nexus.gateway.server import StartupError, acquire_socket, serve
+    from nexus.gateway.server import StartupError, acquire_socket, require_token_for_public_bind, serve
     from nexus.store import StoreError
 
     try:
@@ -65,6 +65,7 @@ def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
         config = load_config(paths)
         if port is not None:
             config = config.model_copy(update={"gateway": config.gateway.model_copy(update={"port": port})})
+        require_token_for_public_bind(config.gateway.bind, paths, os.environ)
         sock = acquire_socket(
             config.gateway.bind, config.gateway.port, listen_fd=listen_fd, environ=os.environ
         )

@@ -90,6 +90,17 @@ def acquire_socket(
     return sock
 
 
+def require_token_for_public_bind(host: str, paths: NexusPaths, environ: Mapping[str, str]) -> None:
+    """Beyond loopback, anyone on the network could drive the assistant: insist on a deliberate token."""
+    if not is_loopback(host) and read_token(paths, environ) is None:
+        raise StartupError(
+            "config",
+            f"refusing to listen on non-loopback address {host} without a gateway token: run `nexus token` "
+            'to create one (clients then send it as a Bearer token), or set gateway.bind = "127.0.0.1"',
+            exit_code=78,
+        )
+
+
 async def serve(
     *,
     config: NexusConfig,
@@ -105,13 +116,7 @@ async def serve(
     """Serve until SIGTERM/SIGINT (or until cancelled), then shut down in order."""
     env = os.environ if environ is None else environ
     host, port = sock.getsockname()[:2]
-    if not is_loopback(str(host)) and read_token(paths, env) is None:
-        raise StartupError(
-            "config",
-            f"refusing to listen on non-loopback address {host} without a gateway token: run `nexus token` "
-            'to create one (clients then send it as a Bearer token), or set gateway.bind = "127.0.0.1"',
-            exit_code=78,
-        )
+    require_token_for_public_bind(str(host), paths, env)
     token = ensure_token(paths, env)
     notifier = notifier or Notifier.from_env(env)
     runtime = GatewayRuntime.open(config=config, paths=paths, router=router)
