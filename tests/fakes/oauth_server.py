@@ -92,7 +92,7 @@ class FakeOAuthServer:
         self._codes: dict[str, tuple[str, str]] = {}  # code -> (challenge, email)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-oauth", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-oauth", daemon=True)
 
     # -- life cycle ------------------------------------------------------------------------------------
     @property
@@ -219,7 +219,10 @@ class FakeOAuthServer:
                 if not family.revoked:
                     family.revoked = True
                     self.stats.revoked_families += 1
-                return 400, {"error": "invalid_grant", "error_description": "refresh token reused; family revoked"}
+                return 400, {
+                    "error": "invalid_grant",
+                    "error_description": "refresh token reused; family revoked",
+                }
             if family.revoked:
                 return 400, {"error": "invalid_grant", "error_description": "token family revoked"}
             self._refresh[token] = (family_id, True)

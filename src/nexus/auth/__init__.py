@@ -11,13 +11,11 @@ from nexus.auth.credentials import (
 )
 from nexus.auth.errors import AuthError, CredentialUnavailable, NeedsReauth, UnreliableFilesystem
 from nexus.auth.events import AuthEvent, AuthEventSink, ExpiryWarning, ReauthRequired, TokenRefreshed
-from nexus.auth.headers import OAUTH_BETA, anthropic_auth_headers
 from nexus.auth.policy import ProfileStatus
 from nexus.auth.source import CombinedSource, open_credentials, resolve_store_path
 from nexus.auth.store import ProfileReport, ProfileStore
 
 __all__ = [
-    "OAUTH_BETA",
     "AuthError",
     "AuthEvent",
     "AuthEventSink",
@@ -36,7 +34,6 @@ __all__ = [
     "ReauthRequired",
     "TokenRefreshed",
     "UnreliableFilesystem",
-    "anthropic_auth_headers",
     "open_credentials",
     "resolve_store_path",
 ]

@@ -31,10 +31,11 @@ def _root(
 
 
 def _register() -> None:
-    from nexus.cli import gateway_cmd, supervisor_cmd
+    from nexus.cli import auth_cmd, gateway_cmd, supervisor_cmd
 
     gateway_cmd.register(app)
     supervisor_cmd.register(app)
+    auth_cmd.register(app)
 
 
 _register()
