@@ -72,6 +72,8 @@ class _Stats:
     rejected_requests: int = 0
     spent_refresh_tokens: list[str] = field(default_factory=list)
     presented_refresh_tokens: list[str] = field(default_factory=list)
+    refresh_ages: list[float] = field(default_factory=list)
+    """For each accepted refresh: seconds since the refreshed pair was issued (early refreshes show here)."""
 
 
 class FakeOAuthServer:
@@ -90,9 +92,12 @@ class FakeOAuthServer:
         self._refresh: dict[str, tuple[int, bool]] = {}  # token -> (family, spent)
         self._access: dict[str, tuple[int, float]] = {}  # token -> (family, expires_at)
         self._codes: dict[str, tuple[str, str]] = {}  # code -> (challenge, email)
+        self._issued: dict[str, float] = {}  # refresh token -> when its pair was minted
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-oauth", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-oauth", daemon=True
+        )
 
     # -- life cycle ------------------------------------------------------------------------------------
     @property
@@ -191,6 +196,7 @@ class FakeOAuthServer:
         expires_at = time.time() + ttl
         self._access[access] = (family.id, expires_at)
         self._refresh[refresh] = (family.id, False)
+        self._issued[refresh] = time.time()
         return Grant(access=access, refresh=refresh, expires_in=ttl, expires_at=expires_at, family=family.id)
 
     def _token(self, body: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
@@ -228,6 +234,7 @@ class FakeOAuthServer:
             self._refresh[token] = (family_id, True)
             self.stats.spent_refresh_tokens.append(token)
             self.stats.refreshes += 1
+            self.stats.refresh_ages.append(time.time() - self._issued[token])
             grant = self._mint(family, None)
         return 200, {
             "access_token": grant.access,
