@@ -37,6 +37,10 @@ def _register() -> None:
     supervisor_cmd.register(app)
     auth_cmd.register(app)
 
+    from nexus.cli import chat_cmd
+
+    chat_cmd.register(app)
+
 
 _register()
 

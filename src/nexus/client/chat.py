@@ -57,7 +57,8 @@ class ChatEngine:
         self._backoff = backoff
         self._clock = clock or SystemClock()
         self._connector = connector
-        self._on_change = on_change
+        self.on_change = on_change
+        """Called with each new state; a UI may replace it once it is ready to render."""
         self._history_limit = history_limit
         self._new_key = new_key
         self._rand = rand
@@ -263,4 +264,4 @@ class ChatEngine:
             return
         self._state = new
         self._changed.set()
-        self._on_change(new)
+        self.on_change(new)

@@ -1,0 +1,5 @@
+"""Screens of the chat app, one per module."""
+
+from nexus.tui.screens.chat import ChatScreen
+
+__all__ = ["ChatScreen"]
