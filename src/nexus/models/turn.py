@@ -53,6 +53,8 @@ class Fallback:
     reason: str
     after_tokens: bool = False
     """True when the failed attempt had already streamed text: the client must discard it."""
+    from_profile: str | None = None
+    to_profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ class Cooldown:
     profile: str | None
     reason: str
     until: float
-    """Wall-clock epoch seconds."""
+    """Wall-clock epoch seconds (finite; see ``permanent``)."""
+    permanent: bool = False
+    """Until a human acts (a revoked credential): ``until`` is then only a far-future placeholder."""
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import httpx2
 
 from nexus.auth.credentials import Credential, CredentialKind
@@ -30,7 +30,20 @@ from nexus.models.providers._common import (
 )
 from nexus.models.types import ModelRequest, StreamEnd, StreamItem, TextDelta, Usage
 
+if TYPE_CHECKING:
+    import anthropic
+
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+
+
+def sdk() -> ModuleType:
+    """The ``anthropic`` package, imported on first use: it costs ~1.2 s and ~60 MB, which the
+    gateway must not pay before it is ready (``Router.warm()`` imports it in a thread afterwards)."""
+    import anthropic
+
+    return anthropic
+
+
 OAUTH_BETA = "oauth-2025-04-20"
 
 
@@ -43,7 +56,12 @@ class AnthropicProvider:
         self._timeouts = timeouts
         self._clients: ClientCache[anthropic.AsyncAnthropic] = ClientCache(self._make_client, _close)
 
+    def warm(self) -> None:
+        """Import the SDK now (blocking; call from a worker thread)."""
+        sdk()
+
     def _make_client(self, key: object) -> anthropic.AsyncAnthropic:
+        anthropic = sdk()
         kind, secret = key  # type: ignore[misc]
         assert isinstance(secret, Secret)
         value = secret.reveal()
@@ -81,6 +99,7 @@ class AnthropicProvider:
         return params
 
     async def stream(self, request: ModelRequest, credential: Credential) -> AsyncIterator[StreamItem]:
+        anthropic = sdk()
         client = self._clients.get((credential.kind, credential.secret))
         deadline = Deadline(self._timeouts, request.budget_s, provider=self.name, model=request.model)
         input_tokens = output_tokens = 0
@@ -136,6 +155,7 @@ def translate(
     exc: anthropic.APIError, provider: str, model: str, secret: Secret | None = None
 ) -> ProviderError:
     """An SDK exception as a classified :class:`ProviderError` (the message redacted)."""
+    anthropic = sdk()
     if isinstance(exc, anthropic.APITimeoutError):
         facts = ErrorFacts(message="request timed out", transport="timeout")
     elif isinstance(exc, anthropic.APIConnectionError):

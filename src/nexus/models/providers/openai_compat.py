@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import openai
 
 from nexus.auth.credentials import Credential
 from nexus.common.secret import Secret
@@ -29,7 +29,17 @@ from nexus.models.providers._common import (
 )
 from nexus.models.types import ModelRequest, StreamEnd, StreamItem, TextDelta, Usage
 
+if TYPE_CHECKING:
+    import openai
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+def sdk() -> ModuleType:
+    """The ``openai`` package, imported on first use (~0.6 s, ~35 MB): not on the gateway's start path."""
+    import openai
+
+    return openai
 
 
 class OpenAICompatProvider:
@@ -41,7 +51,12 @@ class OpenAICompatProvider:
         self._timeouts = timeouts
         self._clients: ClientCache[openai.AsyncOpenAI] = ClientCache(self._make_client, _close)
 
+    def warm(self) -> None:
+        """Import the SDK now (blocking; call from a worker thread)."""
+        sdk()
+
     def _make_client(self, key: object) -> openai.AsyncOpenAI:
+        openai = sdk()
         _kind, secret = key  # type: ignore[misc]
         assert isinstance(secret, Secret)
         timeout = httpx2.Timeout(
@@ -60,6 +75,7 @@ class OpenAICompatProvider:
         )
 
     def _params(self, request: ModelRequest, credential: Credential) -> dict[str, Any]:
+        openai = sdk()
         messages: list[dict[str, str]] = []
         if request.system:
             messages.append({"role": "system", "content": request.system})
@@ -76,6 +92,7 @@ class OpenAICompatProvider:
         return params
 
     async def stream(self, request: ModelRequest, credential: Credential) -> AsyncIterator[StreamItem]:
+        openai = sdk()
         client = self._clients.get((credential.kind, credential.secret))
         deadline = Deadline(self._timeouts, request.budget_s, provider=self.name, model=request.model)
         usage = Usage()
@@ -119,6 +136,7 @@ async def _close(client: openai.AsyncOpenAI) -> None:
 
 def translate(exc: openai.APIError, provider: str, model: str, secret: Secret | None = None) -> ProviderError:
     """An SDK exception as a classified :class:`ProviderError` (the message redacted)."""
+    openai = sdk()
     if isinstance(exc, openai.APITimeoutError):
         facts = ErrorFacts(message="request timed out", transport="timeout")
     elif isinstance(exc, openai.APIConnectionError):

@@ -1,0 +1,585 @@
+"""The model router: one turn in, one answer out, falling over in milliseconds, never hammering.
+
+For each candidate (:mod:`nexus.models.candidates`) in order:
+
+1. no usable credential, cooling (:mod:`nexus.models.cooldown`), another turn probing it, or too
+   small after a "prompt too long" -> skipped without a request;
+2. otherwise stream from it, passing each text delta to the sink as it arrives;
+3. on failure: record a cooldown (persisted), tell the sink, move on. ``auth`` gets one forced
+   refresh through the credential source first; ``auth_permanent`` tells the source the credential
+   is dead; ``bad_request`` ends the turn (another model would get the same bad request).
+
+A failure after text was streamed still falls over: the sink hears ``Fallback(after_tokens=True)``
+(discard what you showed) and the result is the fallback's complete answer. Nothing here sleeps:
+when every candidate is cooling, the turn fails at once with the reasons and the soonest retry.
+The whole turn is bounded by a deadline and an attempt cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from nexus.auth.credentials import Credential, CredentialKind, CredentialSource, ProfileState
+from nexus.auth.errors import AuthError
+from nexus.common.clock import Clock, SystemClock
+from nexus.common.secret import Secret
+from nexus.config.schema import ModelRef
+from nexus.models.candidates import Slot, fits_after_overflow, plan, rotates_profile
+from nexus.models.cooldown import (
+    ANY_MODEL,
+    PROFILE_WIDE,
+    Admission,
+    CooldownEntry,
+    admit,
+    after_failure,
+    cooldown_key,
+    credential_changed,
+)
+from nexus.models.cooldown_store import CooldownStore, Key, MemoryCooldownStore, Outcome
+from nexus.models.errors import FailureKind, ProviderError, UnknownFailure
+from nexus.models.providers.base import Provider
+from nexus.models.turn import (
+    AttemptRecord,
+    AttemptStarted,
+    Cooldown,
+    Delta,
+    EventSink,
+    Fallback,
+    NoProviderConfigured,
+    Refreshing,
+    Turn,
+    TurnFailed,
+    TurnResult,
+)
+from nexus.models.types import ChatMessage, ModelRequest, StreamEnd, TextDelta
+
+log = logging.getLogger(__name__)
+
+KEYLESS_SUFFIX = ":keyless"
+_NOT_A_FALLBACK = frozenset({"skipped:no_credential", "skipped:credential"})
+"""Passing over a candidate that was never set up is not falling back from it."""
+PERMANENT_PLACEHOLDER_S = 10 * 365 * 86400.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One (model, profile) pair as ``/readyz``, ``/status`` and ``nexus models`` show it."""
+
+    model: str
+    profile: str | None
+    usable: bool
+    reason: str | None = None
+    cooling_until: float | None = None
+    """Epoch seconds; None when not cooling or cooling until a human acts (see ``reason``)."""
+    last_outcome: str | None = None
+    last_outcome_at: float | None = None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    model: str
+    profile: str | None
+    ok: bool
+    outcome: str
+    """``ok``, a FailureKind value, or ``unusable`` (no request was sent)."""
+    detail: str = ""
+    status: int | None = None
+    latency_ms: float | None = None
+
+
+@dataclass
+class _Progress:
+    text: list[str] = field(default_factory=list)
+    fingerprint: str | None = None
+    """Of the credential last sent: an auth cooldown remembers it."""
+
+    @property
+    def streamed(self) -> bool:
+        return bool(self.text)
+
+
+class _CredentialUnavailable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Router:
+    """Runs turns over the candidates; safe for concurrent turns on one event loop."""
+
+    def __init__(
+        self,
+        *,
+        chain: Sequence[ModelRef],
+        providers: Mapping[str, Provider],
+        credentials: CredentialSource,
+        store: CooldownStore | None = None,
+        clock: Clock | None = None,
+        turn_timeout_s: float = 120.0,
+        max_attempts: int = 8,
+        max_tokens: int = 4096,
+        context_windows: Mapping[str, int | None] | None = None,
+        keyless: frozenset[str] = frozenset(),
+    ) -> None:
+        self._chain = list(chain)
+        self._providers = dict(providers)
+        self._credentials = credentials
+        self._store = store if store is not None else MemoryCooldownStore()
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._turn_timeout = turn_timeout_s
+        self._max_attempts = max_attempts
+        self._max_tokens = max_tokens
+        self._windows = dict(context_windows or {})
+        self._keyless = keyless
+        self._state = self._store.load()
+        self._probing: set[Key] = set()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def chain(self) -> list[ModelRef]:
+        return list(self._chain)
+
+    async def run(self, turn: Turn, sink: EventSink) -> TurnResult:
+        """Answer ``turn`` from the first candidate that can; raise TurnFailed or NoProviderConfigured."""
+        chain = [turn.pinned] if turn.pinned is not None else self._chain
+        slots = plan(chain, self._profiles)
+        if not any(s.profile is not None and s.profile.usable for s in slots):
+            raise NoProviderConfigured(_no_provider_message(slots))
+        deadline = self._clock.monotonic() + self._turn_timeout
+        attempts: list[AttemptRecord] = []
+        sent = 0
+        failed_models: set[str] = set()
+        overflowed: int | bool | None = False  # False: no overflow yet; else the window that overflowed
+        pending: tuple[Slot, str, bool] | None = None  # what we fall back from: slot, reason, after tokens
+
+        for slot in slots:
+            skip = self._skip_reason(slot, failed_models, overflowed)
+            if skip is not None:
+                attempts.append(
+                    AttemptRecord(slot.model, slot.profile_name, f"skipped:{skip[0]}", detail=skip[1])
+                )
+                continue
+            assert slot.profile is not None
+            profile = slot.profile.profile
+            await self._end_cooldown_if_credential_changed(profile)
+            key, admission = self._admission(slot)
+            if admission is Admission.SKIP:
+                entry = self._state.cooldowns.get(key)
+                outcome = f"cooling:{entry.kind.value}" if entry else "probing"
+                attempts.append(
+                    AttemptRecord(
+                        slot.model, profile, f"skipped:{outcome}", detail=self._cooling_detail(entry)
+                    )
+                )
+                if pending is None:
+                    pending = (slot, outcome, False)
+                continue
+            if sent >= self._max_attempts:
+                attempts.append(AttemptRecord(slot.model, profile, "skipped:attempt_cap"))
+                break
+            budget = deadline - self._clock.monotonic()
+            if budget <= 0:
+                attempts.append(AttemptRecord(slot.model, profile, "skipped:turn_deadline"))
+                break
+
+            if pending is not None:
+                origin, reason, after_tokens = pending
+                sink(Fallback(origin.model, slot.model, reason, after_tokens, origin.profile_name, profile))
+                log.info("model fallback %s -> %s (%s)", origin.model, slot.model, reason)
+                pending = None
+            sink(AttemptStarted(slot.model, profile))
+            sent += 1
+            probing = admission is Admission.PROBE
+            if probing:
+                self._probing.add(key)
+            progress = _Progress()
+            try:
+                await self._attempt(slot, turn, budget, sink, progress)
+            except _CredentialUnavailable as exc:
+                attempts.append(AttemptRecord(slot.model, profile, "skipped:credential", detail=exc.reason))
+                sent -= 1
+                continue
+            except ProviderError as err:
+                attempts.append(
+                    AttemptRecord(slot.model, profile, err.kind.value, err.status, err.message[:300])
+                )
+                self._failed(
+                    slot, err, sink, probing_key=key if probing else None, fingerprint=progress.fingerprint
+                )
+                if err.kind is FailureKind.BAD_REQUEST:
+                    raise self._turn_failed(attempts, slots, turn, terminal=err) from err
+                if err.kind is FailureKind.CONTEXT_OVERFLOW:
+                    overflowed = self._windows.get(slot.ref.provider)
+                if not rotates_profile(err.kind):
+                    failed_models.add(slot.model)
+                pending = (slot, err.kind.value, progress.streamed)
+                continue
+            finally:
+                if probing:
+                    self._probing.discard(key)
+            attempts.append(AttemptRecord(slot.model, profile, "ok"))
+            self._succeeded(slot, key)
+            fell_back = any(a.outcome not in _NOT_A_FALLBACK for a in attempts[:-1])
+            return TurnResult(
+                text="".join(progress.text),
+                model=slot.model,
+                profile=profile,
+                fell_back=fell_back,
+                attempts=tuple(attempts),
+            )
+        raise self._turn_failed(attempts, slots, turn)
+
+    def candidates(self) -> list[Candidate]:
+        """Every (model, profile) of the configured chain with whether it could serve right now."""
+        now = self._clock.time()
+        result = []
+        for slot in plan(self._chain, self._profiles):
+            profile = slot.profile_name
+            outcome = self._state.outcomes.get((profile or "", slot.ref.model))
+            base = {
+                "model": slot.model,
+                "profile": profile,
+                "last_outcome": outcome.outcome if outcome else None,
+                "last_outcome_at": outcome.at if outcome else None,
+            }
+            if slot.profile is None:
+                result.append(
+                    Candidate(usable=False, reason=f"no credential for provider {slot.ref.provider}", **base)
+                )
+                continue
+            if not slot.profile.usable:
+                result.append(
+                    Candidate(usable=False, reason=slot.profile.reason or "profile unusable", **base)
+                )
+                continue
+            entry = self._entry(slot.profile.profile, slot.ref.model)
+            if entry is not None and now < entry.until:
+                until = None if entry.permanent else entry.until
+                result.append(
+                    Candidate(usable=False, reason=self._cooling_detail(entry), cooling_until=until, **base)
+                )
+                continue
+            result.append(Candidate(usable=True, **base))
+        return result
+
+    def cooldowns(self) -> list[CooldownEntry]:
+        """Current cooldowns (ended ones included until their probe succeeds)."""
+        return list(self._state.cooldowns.values())
+
+    def clear_cooldowns(self, profile: str | None = None) -> int:
+        """Forget cooldowns (of one profile, or all); returns how many were dropped."""
+        keys = [k for k in self._state.cooldowns if profile is None or k[0] == profile]
+        for k in keys:
+            del self._state.cooldowns[k]
+        if keys:
+            self._store.save(self._state)
+        return len(keys)
+
+    async def probe(self, *, timeout_s: float = 20.0) -> list[ProbeResult]:
+        """A real minimal request per candidate, ignoring cooldowns and changing none."""
+        results = []
+        for slot in plan(self._chain, self._profiles):
+            profile = slot.profile_name
+            if slot.profile is None or not slot.profile.usable:
+                reason = (
+                    slot.profile.reason if slot.profile else f"no credential for provider {slot.ref.provider}"
+                )
+                results.append(
+                    ProbeResult(slot.model, profile, False, "unusable", reason or "profile unusable")
+                )
+                continue
+            started = time.perf_counter()
+            turn = Turn(run_id="probe", messages=(), system=None)
+            try:
+                await self._attempt(slot, turn, timeout_s, lambda _e: None, _Progress(), probe=True)
+            except _CredentialUnavailable as exc:
+                results.append(ProbeResult(slot.model, profile, False, "unusable", exc.reason))
+                continue
+            except ProviderError as err:
+                results.append(
+                    ProbeResult(
+                        slot.model,
+                        profile,
+                        False,
+                        err.kind.value,
+                        err.message[:300],
+                        err.status,
+                        _ms(started),
+                    )
+                )
+                continue
+            results.append(ProbeResult(slot.model, profile, True, "ok", latency_ms=_ms(started)))
+        return results
+
+    async def warm(self) -> None:
+        """Import the providers' SDKs in a worker thread, so the first turn does not pay for it.
+
+        Call once the gateway is ready: the SDKs are imported lazily to keep start-up fast."""
+        for provider in self._providers.values():
+            warm = getattr(provider, "warm", None)
+            if warm is not None:
+                await asyncio.to_thread(warm)
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+
+    # ------------------------------------------------------------------ one attempt
+
+    async def _attempt(
+        self,
+        slot: Slot,
+        turn: Turn,
+        budget: float,
+        sink: EventSink,
+        progress: _Progress,
+        *,
+        probe: bool = False,
+    ) -> None:
+        assert slot.profile is not None
+        profile = slot.profile.profile
+        provider = self._providers.get(slot.ref.provider)
+        if provider is None:
+            raise _CredentialUnavailable(f"provider {slot.ref.provider!r} is not configured")
+        credential = await self._credential(slot)
+        progress.fingerprint = credential.secret.fingerprint()
+        request = self._request(slot, turn, budget, probe=probe)
+        started = self._clock.monotonic()
+        try:
+            await self._stream(provider, request, credential, sink, progress)
+        except ProviderError as err:
+            if err.kind is not FailureKind.AUTH or progress.streamed or profile.endswith(KEYLESS_SUFFIX):
+                raise
+            sink(Refreshing(profile))
+            log.warning("model %s: 401 for profile %s, forcing one credential refresh", slot.model, profile)
+            try:
+                fresh = await self._credentials.unauthorized(profile, credential)
+            except AuthError as exc:
+                log.warning("forced refresh of %s failed: %s", profile, exc)
+                fresh = None
+            if fresh is None or fresh.secret == credential.secret:
+                raise
+            remaining = budget - (self._clock.monotonic() - started)
+            if remaining <= 0:
+                raise
+            progress.fingerprint = fresh.secret.fingerprint()
+            await self._stream(provider, replace(request, budget_s=remaining), fresh, sink, progress)
+
+    async def _stream(
+        self,
+        provider: Provider,
+        request: ModelRequest,
+        credential: Credential,
+        sink: EventSink,
+        progress: _Progress,
+    ) -> None:
+        ended = False
+        try:
+            async for item in provider.stream(request, credential):
+                if isinstance(item, TextDelta):
+                    progress.text.append(item.text)
+                    sink(Delta(item.text))
+                elif isinstance(item, StreamEnd):
+                    ended = True
+        except ProviderError:
+            raise
+        except Exception as exc:  # an adapter bug must cost one attempt, never the gateway
+            log.exception("provider %s raised an untranslated error", provider.name)
+            raise UnknownFailure(
+                f"{type(exc).__name__} in provider {provider.name}", model=request.model
+            ) from exc
+        if not ended:
+            raise UnknownFailure("stream ended without its end marker", model=request.model)
+
+    async def _credential(self, slot: Slot) -> Credential:
+        assert slot.profile is not None
+        profile = slot.profile.profile
+        if profile.endswith(KEYLESS_SUFFIX):
+            return Credential(profile=profile, kind=CredentialKind.API_KEY, secret=Secret(""))
+        try:
+            return await self._credentials.credential(profile)
+        except AuthError as exc:
+            raise _CredentialUnavailable(str(exc)) from exc
+
+    async def _end_cooldown_if_credential_changed(self, profile: str) -> None:
+        """An auth cooldown belongs to the credential that was refused, not to the profile forever."""
+        entry = self._state.cooldowns.get((profile, ANY_MODEL))
+        if entry is None or entry.fingerprint is None or profile.endswith(KEYLESS_SUFFIX):
+            return
+        try:
+            credential = await self._credentials.credential(profile)
+        except AuthError:
+            return
+        if credential_changed(entry, credential.secret.fingerprint()):
+            log.info("profile %s holds a new credential: ending its %s cooldown", profile, entry.kind.value)
+            del self._state.cooldowns[entry.key]
+            self._store.save(self._state)
+
+    def _request(self, slot: Slot, turn: Turn, budget: float, *, probe: bool) -> ModelRequest:
+        if probe:
+            return ModelRequest(slot.ref.model, (_PING,), None, max_tokens=1, budget_s=budget)
+        return ModelRequest(slot.ref.model, turn.messages, turn.system, self._max_tokens, budget_s=budget)
+
+    # ------------------------------------------------------------------ decisions and bookkeeping
+
+    def _profiles(self, provider: str) -> list[ProfileState]:
+        states = self._credentials.profiles(provider)
+        if not states and provider in self._keyless:
+            return [ProfileState(profile=f"{provider}{KEYLESS_SUFFIX}", provider=provider, usable=True)]
+        return states
+
+    def _skip_reason(
+        self, slot: Slot, failed_models: set[str], overflowed: int | bool | None
+    ) -> tuple[str, str] | None:
+        if slot.profile is None:
+            return ("no_credential", f"no credential for provider {slot.ref.provider}")
+        if not slot.profile.usable:
+            return ("no_credential", slot.profile.reason or "profile unusable")
+        if slot.model in failed_models:
+            return ("model_failed", "this model already failed in this turn")
+        if overflowed is not False and not fits_after_overflow(
+            self._windows.get(slot.ref.provider), overflowed if isinstance(overflowed, int) else None
+        ):
+            return ("context", "not known to hold a longer prompt")
+        return None
+
+    def _entry(self, profile: str, model: str) -> CooldownEntry | None:
+        """The cooldown that governs (profile, model): a profile-wide one first."""
+        return self._state.cooldowns.get((profile, ANY_MODEL)) or self._state.cooldowns.get((profile, model))
+
+    def _admission(self, slot: Slot) -> tuple[Key, Admission]:
+        assert slot.profile is not None
+        profile = slot.profile.profile
+        entry = self._entry(profile, slot.ref.model)
+        key = entry.key if entry is not None else (profile, slot.ref.model)
+        return key, admit(entry, now=self._clock.time(), probing=key in self._probing)
+
+    def _failed(
+        self,
+        slot: Slot,
+        err: ProviderError,
+        sink: EventSink,
+        *,
+        probing_key: Key | None,
+        fingerprint: str | None,
+    ) -> None:
+        assert slot.profile is not None
+        profile = slot.profile.profile
+        now = self._clock.time()
+        kind = err.kind
+        if kind is FailureKind.AUTH_PERMANENT and not profile.endswith(KEYLESS_SUFFIX):
+            self._credentials.revoked(profile, err.message)
+        key = cooldown_key(profile, slot.ref.model, kind)
+        previous = self._state.cooldowns.get(key)
+        if previous is None and probing_key is not None:
+            previous = self._state.cooldowns.get(probing_key)
+        entry = after_failure(
+            previous,
+            profile=profile,
+            model=slot.ref.model,
+            kind=kind,
+            retry_after=err.retry_after,
+            now=now,
+            reason=err.message[:200],
+            fingerprint=fingerprint if kind in PROFILE_WIDE else None,
+        )
+        self._state.outcomes[(profile, slot.ref.model)] = Outcome(
+            kind.value, now, err.status, err.message[:200]
+        )
+        if entry is not None:
+            self._state.cooldowns[entry.key] = entry
+            until = now + PERMANENT_PLACEHOLDER_S if entry.permanent else entry.until
+            sink(Cooldown(slot.model, profile, kind.value, until, entry.permanent))
+            log.warning(
+                "model %s profile %s: %s (status %s), cooling %s",
+                slot.model,
+                profile,
+                kind.value,
+                err.status,
+                "until a human acts" if entry.permanent else f"{entry.until - now:.1f}s",
+            )
+        self._store.save(self._state)
+
+    def _succeeded(self, slot: Slot, key: Key) -> None:
+        assert slot.profile is not None
+        profile = slot.profile.profile
+        changed = False
+        for k in {key, (profile, slot.ref.model), (profile, ANY_MODEL)}:
+            if k in self._state.cooldowns and self._state.cooldowns[k].until <= self._clock.time():
+                del self._state.cooldowns[k]
+                changed = True
+        okey = (profile, slot.ref.model)
+        previous = self._state.outcomes.get(okey)
+        self._state.outcomes[okey] = Outcome("ok", self._clock.time())
+        if changed or previous is None or previous.outcome != "ok":
+            self._store.save(self._state)
+
+    def _cooling_detail(self, entry: CooldownEntry | None) -> str:
+        if entry is None:
+            return "another request is probing this candidate"
+        if entry.permanent:
+            return f"{entry.kind.value}: until a human acts ({entry.reason})"
+        left = max(0.0, entry.until - self._clock.time())
+        return f"{entry.kind.value}: cooling for {left:.0f}s more"
+
+    def _soonest_retry(self, slots: list[Slot]) -> float | None:
+        """When the first cooling candidate of the turn comes back (None: nothing is cooling)."""
+        times = []
+        for slot in slots:
+            if slot.profile is not None and slot.profile.usable:
+                entry = self._entry(slot.profile.profile, slot.ref.model)
+                if entry is not None and not entry.permanent:
+                    times.append(entry.until)
+        return min(times) if times else None
+
+    def _turn_failed(
+        self,
+        attempts: list[AttemptRecord],
+        slots: list[Slot],
+        turn: Turn,
+        *,
+        terminal: ProviderError | None = None,
+    ) -> TurnFailed:
+        soonest = None if terminal is not None else self._soonest_retry(slots)
+        head = (
+            f"the request was refused ({terminal.kind.value}): {terminal.message}; another model would refuse it too"
+            if terminal is not None
+            else "no model could answer"
+        )
+        if turn.pinned is not None:
+            head += f" (model pinned for this session: {turn.pinned}, no fallback)"
+        lines = [head + ":"]
+        for a in attempts:
+            status = f", status {a.status}" if a.status is not None else ""
+            detail = f": {a.detail}" if a.detail else ""
+            lines.append(f"  - {a.model} [{a.profile or 'no profile'}] {a.outcome}{status}{detail}")
+        if any(a.outcome == FailureKind.CONTEXT_OVERFLOW.value for a in attempts):
+            lines.append(
+                "the conversation is too long for the models tried: start a new session or compact it"
+            )
+        if soonest is not None:
+            wait = max(0.0, soonest - self._clock.time())
+            stamp = time.strftime("%H:%M:%S", time.gmtime(soonest))
+            lines.append(f"soonest retry: {stamp} UTC (in {math.ceil(wait)}s)")
+        return TurnFailed("\n".join(lines), tuple(attempts), soonest)
+
+
+_PING = ChatMessage("user", "ping")
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 1)
+
+
+def _no_provider_message(slots: list[Slot]) -> str:
+    lines = ["no model provider has a usable credential:"]
+    for slot in slots:
+        reason = slot.profile.reason if slot.profile is not None else "nothing configured"
+        lines.append(f"  - {slot.model} [{slot.profile_name or 'no profile'}]: {reason or 'unusable'}")
+    return "\n".join(lines)
