@@ -193,11 +193,11 @@ class ChatEngine:
         try:
             await asyncio.wait({getter, waker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            waker.cancel()
-            if not getter.done():
-                getter.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await waker
+            for task in (waker, getter):
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({task})
         if getter.cancelled():
             return None
         return getter.result()
