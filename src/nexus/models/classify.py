@@ -151,10 +151,12 @@ def facts_from_response(
     """Read an error answer of either API.
 
     ``body`` is the decoded JSON: Anthropic's ``{"type":"error","error":{type,message,details}}``,
-    OpenAI's ``{"error":{message,type,param,code}}``, or the bare inner error object that the OpenAI
-    SDK hands over for an error inside a stream.
+    OpenAI's ``{"error":{message,type,param,code}}``, the bare inner error object that the OpenAI
+    SDK hands over for an error inside a stream, or an OAuth ``{"error": "invalid_grant"}``.
     """
     error: Any = body.get("error") if isinstance(body, Mapping) else None
+    if isinstance(error, str) and isinstance(body, Mapping):  # OAuth: {"error": "invalid_grant", ...}
+        error = {"code": error, "message": str(body.get("error_description") or error)}
     if not isinstance(error, Mapping):
         error = body if isinstance(body, Mapping) and ("message" in body or "type" in body) else {}
     error_type = error.get("type")
