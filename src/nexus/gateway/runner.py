@@ -101,7 +101,17 @@ class RunExecutor:
             done = self._store.finish(run.id, answer=SETUP_HELP, model=GATEWAY_MODEL)
             self._bus.publish(frames.EV_RUN_FINAL, done.to_api(), session=session)
         except TurnFailed as exc:
-            self._fail(run, exc.summary, extra={"soonest_retry": exc.soonest_retry})
+            attempts = [
+                {
+                    "model": a.model,
+                    "profile": a.profile,
+                    "outcome": a.outcome,
+                    "status": a.status,
+                    "detail": a.detail,
+                }
+                for a in exc.attempts
+            ]
+            self._fail(run, exc.summary, extra={"soonest_retry": exc.soonest_retry, "attempts": attempts})
         except asyncio.CancelledError:
             if run_id in self._aborted:
                 self._aborted.discard(run_id)
