@@ -37,9 +37,17 @@ def _register() -> None:
     supervisor_cmd.register(app)
     auth_cmd.register(app)
 
+    from nexus.cli import ask_cmd
+
+    ask_cmd.register(app)
+
     from nexus.cli import chat_cmd
 
     chat_cmd.register(app)
+
+    from nexus.cli import models_cmd
+
+    models_cmd.register(app)
 
 
 _register()
