@@ -7,6 +7,8 @@ from dataclasses import replace
 import pytest
 
 from nexus.client import ChatState, Cooling, Link, Phase, RunView
+from nexus.client.state import Attempt
+from nexus.client.state import Attempt
 from nexus.tui.status import status_line
 
 
@@ -93,6 +95,61 @@ UP = ChatState(session="main", link=Link.CONNECTED)
                 ),
             ),
             "connected · session main · failed: every candidate cooling until T500 (a: rate_limit; b: overloaded)",
+        ),
+        (
+            replace(
+                UP,
+                runs=(
+                    replace(
+                        RUN,
+                        phase=Phase.FAILED,
+                        error="no model could answer:\n  - ...",
+                        soonest_retry=500.0,
+                        attempts=(
+                            Attempt("anthropic/opus", "anthropic:cli", "auth", 401, "invalid x-api-key"),
+                            Attempt("anthropic/haiku", "anthropic:cli", "skipped:cooling:auth"),
+                        ),
+                    ),
+                ),
+            ),
+            "connected · session main · failed: auth failed for anthropic:cli (401: invalid x-api-key) — fix: "
+            "`nexus auth list` shows the profile; replace it with `nexus auth add-key anthropic` (API key) "
+            "or `nexus auth login anthropic` (subscription)",
+        ),
+        (
+            replace(
+                UP,
+                runs=(
+                    replace(
+                        RUN,
+                        phase=Phase.FAILED,
+                        error="no model could answer:\n  - anthropic/haiku [anthropic:inteia] auth_permanent\n"
+                        "  fix: run `nexus auth login anthropic --profile inteia`",
+                        attempts=(Attempt("anthropic/haiku", "anthropic:inteia", "auth_permanent"),),
+                    ),
+                ),
+            ),
+            "connected · session main · failed: auth failed for anthropic:inteia — fix: "
+            "fix: run `nexus auth login anthropic --profile inteia`",
+        ),
+        (
+            replace(
+                UP,
+                runs=(
+                    replace(
+                        RUN,
+                        phase=Phase.FAILED,
+                        error="no model could answer:",
+                        soonest_retry=500.0,
+                        attempts=(
+                            Attempt("a/opus", "p", "rate_limit", 429),
+                            Attempt("a/haiku", "p", "skipped:cooling:overloaded"),
+                        ),
+                    ),
+                ),
+            ),
+            "connected · session main · failed: every candidate cooling until T500 (a/opus: rate-limited; "
+            "a/haiku: overloaded)",
         ),
         (
             replace(

@@ -45,6 +45,23 @@ FINISHED = frozenset({Phase.DONE, Phase.FAILED, Phase.ABANDONED})
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One candidate tried (or skipped) for a failed run, as ``run.error`` reports it."""
+
+    model: str
+    profile: str | None
+    outcome: str
+    """``ok``, a failure kind (``rate_limit``, ``auth``...), or ``skipped:<why>``."""
+    status: int | None = None
+    detail: str = ""
+
+    @property
+    def kind(self) -> str:
+        """The failure kind without the ``skipped:cooling:`` prefix."""
+        return self.outcome.rsplit(":", 1)[-1]
+
+
+@dataclass(frozen=True)
 class RunView:
     key: str
     """The client's idempotency key, known before the gateway assigns ``run_id``."""
@@ -63,6 +80,7 @@ class RunView:
     """The latest fallback, shown while the next candidate is being called."""
     error: str | None = None
     soonest_retry: float | None = None
+    attempts: tuple[Attempt, ...] = ()
     checked: str | None = None
     """What ``run.get`` said after a silence, shown until the next event."""
     checked_at: float | None = None
@@ -322,9 +340,29 @@ def _from_snapshot(view: RunView, run: dict[str, Any]) -> RunView:
             updated,
             error=str(run.get("error") or "failed"),
             soonest_retry=float(retry) if isinstance(retry, int | float) else None,
+            attempts=_attempts(run.get("attempts")) or updated.attempts,
             fallback=None,
         )
     return updated
+
+
+def _attempts(raw: Any) -> tuple[Attempt, ...]:
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for a in raw:
+        if isinstance(a, dict):
+            status = a.get("status")
+            out.append(
+                Attempt(
+                    model=str(a.get("model") or "?"),
+                    profile=str(a["profile"]) if a.get("profile") else None,
+                    outcome=str(a.get("outcome") or "unknown"),
+                    status=status if isinstance(status, int) else None,
+                    detail=str(a.get("detail") or ""),
+                )
+            )
+    return tuple(out)
 
 
 def _cooldown(state: ChatState, payload: dict[str, Any]) -> ChatState:

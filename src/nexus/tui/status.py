@@ -66,13 +66,35 @@ def waiting_for(run: RunView) -> str:
     return "starting"
 
 
+AUTH_KINDS = frozenset({"auth", "auth_permanent"})
+
+
 def failure_summary(run: RunView, *, fmt_time: Callable[[float], str] = clock_time) -> str:
-    """One line for the status bar; the run's full error (one line per attempt) goes in the chat."""
+    """One line for the status bar; the run's full error (one line per attempt) goes in the chat.
+
+    Auth first (only the owner can fix it, so the line names the command), then "every candidate
+    cooling until T" with each candidate's reason, else the gateway's own first line.
+    """
     lines = [line.strip() for line in (run.error or "failed").splitlines() if line.strip()]
+    fixes = [line for line in lines if "`nexus " in line]
+    auth = [a for a in run.attempts if a.kind in AUTH_KINDS]
+    if auth:
+        first = next((a for a in auth if not a.outcome.startswith("skipped")), auth[0])
+        why = f" ({first.status}: {first.detail})" if first.status and first.detail else ""
+        return f"auth failed for {first.profile or first.model}{why} — fix: {fixes[0] if fixes else auth_fix(first.model)}"
     if run.soonest_retry is not None:
-        return f"every candidate cooling until {fmt_time(run.soonest_retry)} ({'; '.join(lines)})"
-    fixes = [line for line in lines if "`nexus " in line or "nexus auth" in line]
+        reasons = [f"{a.model}: {reason_phrase(a.kind)}" for a in run.attempts] or lines
+        return f"every candidate cooling until {fmt_time(run.soonest_retry)} ({'; '.join(reasons)})"
     return (fixes or lines or ["failed"])[0]
+
+
+def auth_fix(model: str) -> str:
+    """The commands that replace a refused credential, for the model's provider."""
+    provider = model.split("/", 1)[0] or "anthropic"
+    return (
+        f"`nexus auth list` shows the profile; replace it with `nexus auth add-key {provider}` "
+        f"(API key) or `nexus auth login {provider}` (subscription)"
+    )
 
 
 def cooling_text(state: ChatState, wall_now: float, *, fmt_time: Callable[[float], str] = clock_time) -> str:
