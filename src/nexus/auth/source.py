@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -57,6 +58,18 @@ class CombinedSource:
     def profiles_report(self) -> list[ProfileReport]:
         """Rows for ``/status``: days left and state per stored profile, never a secret."""
         return self.store.report()
+
+    def status_entry(self) -> tuple[str, dict[str, Any]]:
+        """``("auth", {...})`` for the gateway's ``status_providers``; also fires due expiry warnings."""
+        rows = self.store.report()
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row.provider] = counts.get(row.provider, 0) + 1
+        return "auth", {
+            "store": str(self.store.path),
+            "profiles": [row.to_json() for row in rows],
+            "single_profile_providers": sorted(p for p, n in counts.items() if n == 1),
+        }
 
 
 def resolve_store_path(config: NexusConfig, paths: NexusPaths, environ: Mapping[str, str]) -> Path:
