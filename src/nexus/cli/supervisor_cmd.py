@@ -168,6 +168,9 @@ def supervise(
         "--notify",
         help="Readiness by READY=1 on NOTIFY_SOCKET (else the first good probe, or at once).",
     ),
+    watch: list[Path] = typer.Option(
+        [], "--watch", help="After an exit 78, start again when this file changes (repeatable)."
+    ),
 ) -> None:
     """Give any command the same guarantees as the gateway: containment, socket hand-over, health, policy."""
     from nexus import supervisor
@@ -186,8 +189,8 @@ def supervise(
         port=port,
         health=health,
         ready=ready,
+        watch_files=tuple(watch),
         echo_output=True,
-        last_error_file=False,
     )
     config, problem = supervisor.load_settings(paths)
     code = supervisor.run_supervisor(paths, options, config.supervisor, echo=True, config_problem=problem)

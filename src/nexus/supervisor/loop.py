@@ -68,7 +68,6 @@ class Options:
     watch_files: tuple[Path, ...] = ()
     """Files whose change ends the wait after an exit 78 (config, credentials)."""
     echo_output: bool = False
-    last_error_file: bool = True
 
 
 @dataclass
@@ -434,10 +433,9 @@ class Supervisor:
         reason = self._watch.kill_reason
         if reason is not None:
             return reason, _REASONS[reason]
-        if self.options.last_error_file:
-            err = read_last_error(self.files, pid=gen.pid, since=gen.started_wall)
-            if err is not None:
-                return err.cause, err.message
+        err = read_last_error(self.files, pid=gen.pid, since=gen.started_wall)
+        if err is not None:
+            return err.cause, err.message
         if exit_.signal is not None:
             return "crash", f"killed by {signal.Signals(exit_.signal).name}"
         if exit_.code == 78:

@@ -1,0 +1,220 @@
+"""Whatever dies, the port answers again: real supervisors, real children, real signals.
+
+Tests marked with ``home_both`` run twice: with pidfd + subreaper + cgroup, and with process groups
+alone (``NEXUS_SUPERVISOR_FEATURES=none``, the macOS path).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.supervisor.conftest import Home, alive, get_healthz, wait_until
+
+
+def _kill9_and_time_recovery(home: Home, victim: int) -> float:
+    """SIGKILL ``victim`` and return the seconds until /healthz answers from a new generation."""
+    before = home.gateway()["generation"]
+    started = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    home.wait_ready(generation=before + 1, timeout=10)
+    wait_until(lambda: get_healthz(home.port), timeout=5, what="healthz after restart")
+    return time.monotonic() - started
+
+
+def test_kill9_of_the_gateway_recovers_fast_and_counts_one_restart(home_both: Home) -> None:
+    home = home_both
+    home.supervise("--pidfile", str(home.pidfile()))
+    first = home.wait_ready()
+    assert get_healthz(home.port)
+    time.sleep(0.4)  # ready longer than healthy_after_s: the policy restarts at once
+    elapsed = _kill9_and_time_recovery(home, first["pid"])
+    gw = home.gateway()
+    assert elapsed < 1.5, f"recovery took {elapsed:.2f}s"
+    assert gw["pid"] != first["pid"]
+    assert gw["restarts_last_hour"] == 1
+    assert gw["last_exit"]["signal"] == signal.SIGKILL
+    assert gw["last_exit"]["cause"] == "crash"
+    assert not alive(first["pid"])
+
+
+def test_clients_wait_in_the_backlog_instead_of_being_refused(home: Home) -> None:
+    home.supervise()
+    gw = home.wait_ready()
+    time.sleep(0.4)
+    os.kill(gw["pid"], signal.SIGKILL)
+    refused = 0
+    answered = 0
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        try:
+            answered += get_healthz(home.port, timeout=3.0)
+        except ConnectionRefusedError:
+            refused += 1
+    assert refused == 0
+    assert answered > 0
+
+
+@pytest.mark.parametrize("holder", ["--group-holder", "--escape-holder"])
+def test_a_descendant_holding_the_socket_is_killed_with_its_generation(home_both: Home, holder: str) -> None:
+    home = home_both
+    home.supervise(holder, "--pidfile", str(home.pidfile()))
+    home.wait_ready()
+    wait_until(home.pidfile().exists, timeout=5, what="pidfile")
+    gateway_pid, holder_pid = home.read_pids()
+    assert alive(holder_pid)
+    if holder == "--escape-holder":
+        assert os.getsid(holder_pid) != os.getsid(gateway_pid)  # it really left the session
+    time.sleep(0.4)
+    _kill9_and_time_recovery(home, gateway_pid)
+    wait_until(lambda: not alive(holder_pid), timeout=3, what="the holder killed")
+    # every connection is now answered by the new generation, none swallowed by an orphan
+    assert all(get_healthz(home.port) for _ in range(20))
+
+
+def test_a_hung_gateway_is_restarted_by_the_watchdog(home: Home) -> None:
+    home.supervise()
+    gw = home.wait_ready()
+    started = time.monotonic()
+    os.kill(gw["pid"], signal.SIGSTOP)
+    home.wait_ready(generation=2, timeout=10)
+    elapsed = time.monotonic() - started
+    last = home.gateway()["last_exit"]
+    assert last["cause"] == "watchdog"
+    assert 0.9 <= elapsed < 3.0, f"watchdog_timeout_s=1.0 but restored after {elapsed:.2f}s"
+    assert not alive(gw["pid"])
+    assert get_healthz(home.port)
+
+
+def test_a_gateway_without_heartbeats_is_restarted_by_the_liveness_probe(home: Home) -> None:
+    # no --notify: readiness from the first good probe; then SIGSTOP makes the probe fail 3 times
+    home.supervise("--silent", notify=False)
+    gw = home.wait_ready()
+    os.kill(gw["pid"], signal.SIGSTOP)
+    home.wait_ready(generation=2, timeout=10)
+    assert home.gateway()["last_exit"]["cause"] == "liveness"
+
+
+def test_down_with_a_gateway_that_ignores_sigterm_kills_it_after_the_grace_period(home: Home) -> None:
+    sup = home.supervise("--ignore-term", "--group-holder", "--pidfile", str(home.pidfile()))
+    home.wait_ready()
+    wait_until(home.pidfile().exists, timeout=5, what="pidfile")
+    pids = home.read_pids()
+    started = time.monotonic()
+    result = home.nexus("down")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert "no Nexus process left" in result.stdout
+    assert 1.0 <= elapsed < 6.0  # grace_s = 1.0, then SIGKILL
+    assert sup.wait(timeout=5) == 0
+    assert [p for p in pids if alive(p)] == []
+    assert home.marked() == []
+    assert home.status()["supervisor"]["state"] == "stopped"
+
+
+def test_kill9_of_the_supervisor_then_up_again_kills_the_survivors(home_both: Home) -> None:
+    home = home_both
+    sup = home.supervise("--escape-holder", "--pidfile", str(home.pidfile()))
+    home.wait_ready()
+    wait_until(home.pidfile().exists, timeout=5, what="pidfile")
+    old = home.read_pids()
+    sup.send_signal(signal.SIGKILL)
+    sup.wait(timeout=5)
+    assert all(alive(p) for p in old)  # the gateway outlives its supervisor ...
+    assert home.status()["supervisor"]["state"] == "stopped"  # ... and the lock says so at once
+    home.pidfile().unlink()
+    home.supervise("--pidfile", str(home.pidfile()))
+    gw = home.wait_ready(generation=2)
+    wait_until(lambda: not any(alive(p) for p in old), timeout=5, what="survivors killed")
+    assert gw["pid"] not in old
+    assert get_healthz(home.port)
+
+
+def test_a_foreign_process_on_the_port_is_named_and_left_alone(home: Home) -> None:
+    code = (
+        "import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1);"
+        f"s.bind(('127.0.0.1',{home.port})); s.listen(); print('ok', flush=True); time.sleep(60)"
+    )
+    foreign = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        assert foreign.stdout is not None and foreign.stdout.readline() == b"ok\n"
+        result = home.nexus(
+            "supervise", "--port", str(home.port), "--", sys.executable, "-c", "pass", timeout=30
+        )
+        assert result.returncode == 75
+        assert f"pid {foreign.pid}" in result.stdout + result.stderr
+        assert "not a Nexus process" in result.stdout + result.stderr
+        assert foreign.poll() is None  # never killed
+    finally:
+        foreign.kill()
+        foreign.wait(timeout=5)
+        if foreign.stdout:
+            foreign.stdout.close()
+
+
+def test_exit_78_blocks_restarts_until_the_config_changes(home: Home) -> None:
+    home.supervise("--exit-code", "78", "--last-error", "config", watch=home.paths.config_file)
+    wait_until(lambda: home.status()["supervisor"]["state"] == "blocked", timeout=10, what="blocked")
+    status = home.status()
+    assert status["gateway"]["last_exit"]["code"] == 78
+    assert status["gateway"]["last_exit"]["cause"] == "config"
+    generation = status["gateway"]["generation"]
+    time.sleep(1.5)
+    assert home.gateway()["generation"] == generation  # restarting would not help: it does not
+    home.paths.config_file.write_text(home.paths.config_file.read_text() + "\n# edited\n")
+    wait_until(lambda: home.gateway()["generation"] == generation + 1, timeout=5, what="resume on change")
+
+
+def test_restart_ends_a_block(home: Home) -> None:
+    home.supervise("--exit-code", "78")
+    wait_until(lambda: home.status()["supervisor"]["state"] == "blocked", timeout=10, what="blocked")
+    generation = home.gateway()["generation"]
+    result = home.nexus("restart", "--timeout", "2")
+    assert result.returncode == 0, result.stderr
+    wait_until(lambda: home.gateway()["generation"] > generation, timeout=5, what="restart after block")
+
+
+def test_a_crash_loop_is_named_with_its_cause_and_retried_at_the_cap(home: Home) -> None:
+    home.supervise("--exit-code", "3", "--last-error", "dependency")
+    wait_until(lambda: home.status()["supervisor"]["state"] == "crash-loop", timeout=15, what="crash loop")
+    status = home.status()
+    assert status["gateway"]["last_exit"]["cause"] == "dependency"
+    assert status["supervisor"]["crash_loop"] is True
+    text = home.nexus("status").stdout
+    assert "CRASH LOOP" in text and "dependency" in text
+    # at the cap (1 s here) the restart rate is bounded: at most ~1 per second
+    before = home.gateway()["restarts_last_hour"]
+    time.sleep(2.2)
+    assert home.gateway()["restarts_last_hour"] - before <= 3
+
+
+def test_two_supervisors_started_at_the_same_instant_make_exactly_one(home: Home) -> None:
+    a = home.supervise()
+    b = home.supervise()
+    home.wait_ready()
+    wait_until(lambda: a.poll() is not None or b.poll() is not None, timeout=10, what="one loser exits")
+    loser, winner = (a, b) if a.poll() is not None else (b, a)
+    assert loser.returncode == 1
+    assert winner.poll() is None
+    gw = home.gateway()
+    assert len([p for p in home.marked()]) == 1 and home.marked() == [gw["pid"]]
+
+
+def test_down_leaves_nothing_and_is_idempotent(home: Home) -> None:
+    home.supervise("--group-holder", "--escape-holder", "--pidfile", str(home.pidfile()))
+    home.wait_ready()
+    wait_until(home.pidfile().exists, timeout=5, what="pidfile")
+    pids = home.read_pids()
+    assert home.nexus("down").returncode == 0
+    assert [p for p in pids if alive(p)] == []
+    assert home.marked() == []
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", home.port)) != 0  # the port is free
+    again = home.nexus("down")
+    assert again.returncode == 0
