@@ -47,6 +47,10 @@ class GatewayRuntime:
         self._tick_task: asyncio.Task[None] | None = None
         self.status_providers: list[Any] = []
         """Callables returning ``(key, value)`` pairs merged into /status (auth, channels...)."""
+        self.readiness_checks: list[Any] = []
+        """Callables returning a list of not-ready reasons (channels); merged into /readyz."""
+        self.channels: Any = None
+        """The channel manager once started (``notify_owner(text)`` sends owner alerts)."""
 
     @classmethod
     def open(cls, *, config: NexusConfig, paths: NexusPaths, router: ModelRouter) -> GatewayRuntime:
@@ -160,6 +164,9 @@ class GatewayRuntime:
                 reasons.append(
                     "no provider credential: run `nexus auth add-key anthropic` (see docs/auth.md)"
                 )
+        for check in self.readiness_checks:
+            with contextlib.suppress(Exception):
+                reasons.extend(check())
         return (not reasons, reasons)
 
     def status(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from nexus.common.sdnotify import Notifier, watchdog_interval
 from nexus.config.schema import NexusConfig
 from nexus.errors import NexusError
 from nexus.gateway.app import build_app
+from nexus.gateway.channels_host import start_channels
 from nexus.gateway.runner import ModelRouter
 from nexus.gateway.runtime import GatewayRuntime
 
@@ -141,6 +142,7 @@ async def serve(
     heartbeat: asyncio.Task[None] | None = None
     stopper: asyncio.Task[None] | None = None
     await runtime.start()
+    channels = await start_channels(runtime)
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
     try:
         while not server.started:
@@ -169,6 +171,7 @@ async def serve(
             server.should_exit = True
             with contextlib.suppress(Exception):
                 await serving
+        await channels.stop()
         await runtime.close()
         for sig in signals:
             loop.remove_signal_handler(sig)

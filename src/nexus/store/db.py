@@ -60,6 +60,52 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL
     );
     """,
+    # 2: channels. A route (written before the run is accepted) says where a run's answer goes; the
+    # outbox holds every outbound channel message until the platform took it; pairings are strangers'
+    # one-time codes and the owner's approvals.
+    """
+    CREATE TABLE channel_routes (
+        session TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        placeholder_id TEXT,
+        queued_at REAL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (session, idempotency_key)
+    );
+    CREATE INDEX channel_routes_unqueued ON channel_routes(created_at) WHERE queued_at IS NULL;
+    CREATE TABLE channel_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        run_id TEXT,
+        text TEXT NOT NULL,
+        reply_to TEXT,
+        status TEXT NOT NULL,
+        parts_done INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL
+    );
+    CREATE INDEX channel_outbox_due ON channel_outbox(channel, next_attempt_at) WHERE status = 'pending';
+    CREATE TABLE channel_pairings (
+        channel TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        reminded_at REAL,
+        approved_at REAL,
+        PRIMARY KEY (channel, sender)
+    );
+    CREATE UNIQUE INDEX channel_pairings_code ON channel_pairings(channel, code);
+    """,
 )
 
 

@@ -1,0 +1,121 @@
+"""The contract between Nexus and a chat platform: what a channel does, and what the gateway offers it.
+
+A :class:`Channel` (one per platform) does I/O only: connect, receive, send, edit. Everything about
+*what* to do (who is served, when to retry, how fast to edit, when to reconnect) lives in the manager
+and in pure decision modules, so every channel gets the same guarantees:
+
+- inbound: ``receive`` hands each message to the handler and acknowledges it to the platform only
+  after the handler returned, i.e. after the message was committed;
+- outbound: sends go through the durable outbox, never straight from a model callback.
+
+The gateway is reached only through :class:`ChannelHost`, so ``nexus.channels`` never imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A text message from a platform, in our own terms (ids are strings on every platform)."""
+
+    channel: str
+    chat_id: str
+    sender_id: str
+    message_id: str
+    text: str
+    sender_name: str | None = None
+
+    @property
+    def session(self) -> str:
+        return f"{self.channel}:{self.chat_id}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """The platform's own identity of this message: a redelivery maps to the same run."""
+        return f"{self.channel}:{self.chat_id}:{self.message_id}"
+
+
+InboundHandler = Callable[[InboundMessage], Awaitable[None]]
+"""Commits one message; returning means the channel may acknowledge it to the platform."""
+
+
+@dataclass(frozen=True)
+class TransportHealth:
+    """What only the channel knows about its connection."""
+
+    alive: bool
+    """The platform answered within one poll deadline (transport liveness)."""
+    ok_at: float | None
+    identity: str | None = None
+
+
+class ChannelSettings(Protocol):
+    """What the manager reads from any channel's validated config model."""
+
+    enabled: bool
+    pairing: bool
+    edit_interval_s: float
+
+    def allow_ids(self) -> set[str]: ...
+
+    def owner_chats(self) -> list[str]: ...
+
+
+class Channel(Protocol):
+    """One platform connection. Errors raised are :mod:`nexus.channels.errors` types only."""
+
+    name: str
+    message_limit: int
+    """Longest text one message may carry."""
+
+    async def start(self) -> None:
+        """Connect and check the credential; raise AuthRejected, Conflict or TransportError."""
+
+    async def receive(self, handler: InboundHandler) -> None:
+        """Deliver inbound messages to ``handler`` until :meth:`stop`; raise when the transport breaks."""
+
+    async def stop(self) -> None:
+        """Release the connection and any poller lock; safe to call twice or after a failed start."""
+
+    def health(self) -> TransportHealth: ...
+
+    async def send(self, chat_id: str, text: str, *, reply_to: str | None = None) -> str:
+        """Send a message; return its platform id. Raises SendError subclasses."""
+
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        """Replace a message's text; an edit to the same text succeeds silently."""
+
+    async def typing(self, chat_id: str) -> None:
+        """Best effort "typing..." indicator."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    run_id: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """A run's progress, as channels need it: ``kind`` is delta, reset (a fallback discarded the text
+    streamed so far), final or error."""
+
+    kind: str
+    run_id: str
+    session: str | None
+    text: str | None = None
+    error: str | None = None
+
+
+class ChannelHost(Protocol):
+    """What the gateway offers channels (implemented in ``nexus.gateway.channels_host``)."""
+
+    def accept(self, *, session: str, text: str, channel: str, sender: str, idempotency_key: str) -> Accepted:
+        """Commit a message as a run (same key, same run) and queue it."""
+
+    def listen(self, callback: Callable[[RunEvent], None]) -> None:
+        """Call ``callback`` synchronously for every run delta, final answer and error."""
