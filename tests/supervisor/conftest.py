@@ -21,8 +21,8 @@ import psutil
 import pytest
 
 from nexus.common import NexusPaths
+from nexus.supervisor.control import sweep_home
 from nexus.supervisor.identity import marker_for
-from nexus.supervisor.control import _sweep_home
 from nexus.supervisor.records import RunFiles
 from nexus.supervisor.sweep import find_marked
 
@@ -180,7 +180,7 @@ class Home:
             if proc.stdout:
                 proc.stdout.close()
         left = self.marked()
-        asyncio.run(_sweep_home(self.paths, RunFiles.of(self.paths)))  # survivors and our cgroups
+        asyncio.run(sweep_home(self.paths, RunFiles.of(self.paths)))  # survivors and our cgroups
         return left
 
 

@@ -16,6 +16,7 @@ or on ``--port``; sends ``READY=1`` and ``WATCHDOG=1`` heartbeats from its loop 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import selectors
@@ -30,11 +31,8 @@ def notify(message: str) -> None:
     if not address:
         return
     target = "\0" + address[1:] if address.startswith("@") else address
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.sendto(message.encode(), target)
-        except OSError:
-            pass
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+        sock.sendto(message.encode(), target)
 
 
 def listening_socket(port: int | None) -> socket.socket:
@@ -111,10 +109,8 @@ def serve(sock: socket.socket, *, ready: bool, beat_every: float) -> None:
                 if data:
                     body = b'{"ok": true}'
                     head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-                    try:
+                    with contextlib.suppress(OSError):
                         conn.sendall(head.encode() + body)
-                    except OSError:
-                        pass
                 sel.unregister(conn)
                 conn.close()
 

@@ -268,12 +268,12 @@ def down(paths: NexusPaths, *, timeout: float = 30.0) -> list[int]:
             signalled = owner
         time.sleep(0.02)
     try:
-        return asyncio.run(_sweep_home(paths, files))
+        return asyncio.run(sweep_home(paths, files))
     finally:
         lock.release()
 
 
-async def _sweep_home(paths: NexusPaths, files: RunFiles) -> list[int]:
+async def sweep_home(paths: NexusPaths, files: RunFiles) -> list[int]:
     marker = marker_for(paths)
     pgids = []
     for record in load_generations(files):

@@ -1,0 +1,200 @@
+"""The supervisor's small parts: sd_notify parsing and receiving, life cycles, URL and feature parsing,
+cgroup discovery, last-error matching, log rotation following, and the import boundary."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nexus.supervisor.cgroup import cgroup2_mount, own_cgroup
+from nexus.supervisor.health import HealthUrl, probe
+from nexus.supervisor.kernel import KernelFeatures
+from nexus.supervisor.logs import Follower, rotated_files, tail_lines
+from nexus.supervisor.notify import NotifySocket, parse_notify, send_notify
+from nexus.supervisor.records import RunFiles, read_last_error
+from nexus.supervisor.states import (
+    ChildState,
+    InvalidTransition,
+    SupervisorState,
+    check_child,
+    check_supervisor,
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"READY=1", {"READY": "1"}),
+        (
+            b"READY=1\nSTATUS=serving 3 channels\nWATCHDOG=1",
+            {"READY": "1", "STATUS": "serving 3 channels", "WATCHDOG": "1"},
+        ),
+        (b"garbage\n=1\nlower=1\nX_Y=2", {"X_Y": "2"}),
+        (b"STATUS=a=b", {"STATUS": "a=b"}),
+        (b"\xff\xfe", {}),
+    ],
+)
+def test_parse_notify(data: bytes, expected: dict[str, str]) -> None:
+    assert parse_notify(data) == expected
+
+
+def test_notify_socket_receives_with_the_senders_pid(tmp_path: Path) -> None:
+    sock = NotifySocket(f"nexus-test-{os.getpid()}-{time.monotonic_ns()}", fallback_dir=tmp_path)
+    try:
+        code = f"from nexus.supervisor.notify import send_notify; send_notify({sock.address!r}, 'READY=1')"
+        child = subprocess.run([sys.executable, "-c", code], timeout=30, check=True)
+        assert child.returncode == 0
+        send_notify(sock.address, "WATCHDOG=1")
+        notes = sock.drain()
+        assert [n.fields for n in notes] == [{"READY": "1"}, {"WATCHDOG": "1"}]
+        if sys.platform.startswith("linux"):
+            assert notes[1].pid == os.getpid()
+            assert notes[0].pid not in (None, os.getpid())
+        assert sock.drain() == []
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "ok"),
+    [
+        (ChildState.NONE, ChildState.STARTING, True),
+        (ChildState.STARTING, ChildState.READY, True),
+        (ChildState.READY, ChildState.EXITED, True),
+        (ChildState.EXITED, ChildState.STARTING, True),
+        (ChildState.NONE, ChildState.READY, False),
+        (ChildState.EXITED, ChildState.READY, False),
+        (ChildState.STOPPING, ChildState.READY, False),
+    ],
+)
+def test_child_transitions(current: ChildState, new: ChildState, ok: bool) -> None:
+    if ok:
+        assert check_child(current, new) is new
+    else:
+        with pytest.raises(InvalidTransition, match=current.value):
+            check_child(current, new)
+
+
+def test_a_stopped_supervisor_stays_stopped() -> None:
+    assert check_supervisor(SupervisorState.STOPPING, SupervisorState.STOPPED) is SupervisorState.STOPPED
+    for state in SupervisorState:
+        with pytest.raises(InvalidTransition):
+            check_supervisor(SupervisorState.STOPPED, state)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("http://127.0.0.1:8080/healthz", HealthUrl("127.0.0.1", 8080, "/healthz")),
+        ("http://localhost:9/", HealthUrl("localhost", 9, "/")),
+        ("http://127.0.0.1:9", HealthUrl("127.0.0.1", 9, "/")),
+    ],
+)
+def test_health_url_parse(raw: str, expected: HealthUrl) -> None:
+    assert HealthUrl.parse(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["https://127.0.0.1:1/", "http://127.0.0.1/healthz", "127.0.0.1:80", ""])
+def test_health_url_refuses_with_the_expected_shape(raw: str) -> None:
+    with pytest.raises(ValueError, match=r"http://127\.0\.0\.1:PORT/healthz"):
+        HealthUrl.parse(raw)
+
+
+async def test_probe_fails_within_its_limit_on_a_silent_listener() -> None:
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts into the backlog, never answers: like a hung gateway
+        url = HealthUrl("127.0.0.1", silent.getsockname()[1], "/healthz")
+        started = time.monotonic()
+        assert await probe(url, limit_s=0.3) is False
+        assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("none", KernelFeatures(False, False, False)),
+        ("pidfd", KernelFeatures(True, False, False)),
+        (" pidfd , cgroup ", KernelFeatures(True, False, True)),
+    ],
+)
+def test_features_env_narrows_what_is_used(raw: str, expected: KernelFeatures) -> None:
+    got = KernelFeatures.detect({"NEXUS_SUPERVISOR_FEATURES": raw})
+    assert got == expected or not sys.platform.startswith("linux")
+
+
+def test_features_env_refuses_unknown_names_and_lists_the_known() -> None:
+    with pytest.raises(ValueError, match="pidfd, subreaper, cgroup"):
+        KernelFeatures.detect({"NEXUS_SUPERVISOR_FEATURES": "pidfd,cgrop"})
+
+
+def test_cgroup2_mount_found_in_hybrid_and_unified_layouts(tmp_path: Path) -> None:
+    info = tmp_path / "mountinfo"
+    info.write_text(
+        "30 25 0:26 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw\n"
+        "31 30 0:27 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw\n"
+    )
+    assert cgroup2_mount(info) == Path("/sys/fs/cgroup/unified")
+    info.write_text("25 1 0:23 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n")
+    assert cgroup2_mount(info) == Path("/sys/fs/cgroup")
+    info.write_text("25 1 0:23 / /proc rw - proc proc rw\n")
+    assert cgroup2_mount(info) is None
+    own = tmp_path / "cgroup"
+    own.write_text("1:cpu:/\n0::/user.slice/app.slice\n")
+    assert own_cgroup(own) == "/user.slice/app.slice"
+
+
+@pytest.mark.parametrize(
+    ("record", "pid", "since", "cause"),
+    [
+        ({"cause": "port", "message": "m", "pid": 42, "time": 1000.0}, 42, 999.0, "port"),
+        ({"cause": "auth", "message": "m", "pid": 42}, 42, 999.0, "auth"),
+        ({"cause": "weird", "message": "m", "pid": 42, "time": 1000.0}, 42, 999.0, "crash"),
+        ({"cause": "port", "message": "m", "pid": 41, "time": 1000.0}, 42, 999.0, None),  # another pid
+        ({"cause": "port", "message": "m", "pid": 42, "time": 900.0}, 42, 999.0, None),  # older generation
+    ],
+)
+def test_last_error_belongs_to_the_generation(
+    tmp_path: Path, record: dict[str, object], pid: int, since: float, cause: str | None
+) -> None:
+    files = RunFiles(tmp_path)
+    files.last_error.write_text(json.dumps(record))
+    err = read_last_error(files, pid=pid, since=since)
+    assert (err.cause if err else None) == cause
+
+
+def test_follower_reads_across_a_rotation(tmp_path: Path) -> None:
+    log = tmp_path / "gateway.log"
+    log.write_text("old\n")
+    follower = Follower(log)
+    assert follower.poll() == []  # starts at the end
+    with log.open("a") as fh:
+        fh.write("one\n")
+    assert follower.poll() == ["one"]
+    with log.open("a") as fh:
+        fh.write("two\n")
+    log.rename(tmp_path / "gateway.log.1")
+    log.write_text("three\n")
+    assert follower.poll() == ["two", "three"]
+    follower.close()
+    assert rotated_files(log) == [tmp_path / "gateway.log.1", log]
+    assert tail_lines(log, 3) == ["one", "two", "three"]
+
+
+def test_importing_the_supervisor_loads_no_gateway_model_or_ui_code() -> None:
+    code = (
+        "import sys, nexus.supervisor, nexus.supervisor.loop\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('anthropic', 'openai', 'starlette', 'textual',"
+        " 'uvicorn', 'httpx') or m.startswith(('nexus.gateway', 'nexus.models', 'nexus.auth', 'nexus.store'))]\n"
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
