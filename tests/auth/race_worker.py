@@ -10,6 +10,7 @@ back. Prints one JSON line: requests ok / failed, token waits (seconds), refresh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -132,16 +133,37 @@ class RaceResult:
         return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def race(mode: str, processes: int, *, seconds: float, ttl: float, workdir: Path) -> RaceResult:
-    """Start ``processes`` workers sharing one profile against a fresh token endpoint; wait for all."""
+def race(
+    mode: str,
+    processes: int,
+    *,
+    seconds: float,
+    ttl: float,
+    workdir: Path,
+    store: Path | None = None,
+    oauth: Any = None,
+) -> RaceResult:
+    """Start ``processes`` workers sharing one profile; wait for all.
+
+    Without ``store``/``oauth`` a fresh token endpoint and store are made; with them, the workers join
+    an existing race (the gateway test adds them to a gateway and `nexus ask` loops).
+    """
     from tests.fakes.oauth_server import FakeOAuthServer
 
     workdir.mkdir(parents=True, exist_ok=True)
-    store = workdir / f"auth-profiles-{mode}-{processes}.json"
-    with FakeOAuthServer(access_ttl=ttl) as oauth:
-        grant = oauth.issue()
-        doc = {"version": 1, "profiles": {"anthropic:main": grant.profile_json(token_url=oauth.token_url)}}
-        atomic_write_text(store, json.dumps(doc))
+    with contextlib.ExitStack() as stack:
+        if oauth is None or store is None:
+            oauth = stack.enter_context(FakeOAuthServer(access_ttl=ttl))
+            store = workdir / f"auth-profiles-{mode}-{processes}.json"
+            grant = oauth.issue()
+            doc = {
+                "version": 1,
+                "profiles": {"anthropic:main": grant.profile_json(token_url=oauth.token_url)},
+            }
+            atomic_write_text(store, json.dumps(doc))
+            first_issued = grant.expires_at - ttl
+        else:
+            first_issued = time.time()
         started = time.time()
         env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         procs = [
@@ -175,7 +197,7 @@ def race(mode: str, processes: int, *, seconds: float, ttl: float, workdir: Path
             refreshes=oauth.refreshes,
             reuse_detected=oauth.stats.reuse_detected,
             revoked_families=oauth.revoked_families,
-            expiries=int((time.time() - (grant.expires_at - ttl)) // ttl),
+            expiries=int((time.time() - first_issued) // ttl),
             refresh_ages=list(oauth.stats.refresh_ages),
             waits=[w for r in results for w in r["waits"]],
             exit_codes=codes,
