@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from nexus.common import NexusPaths
-from nexus.supervisor.control import sweep_home
+from nexus.supervisor.control import down, sweep_home
 from nexus.supervisor.identity import marker_for
 from nexus.supervisor.records import RunFiles
 from nexus.supervisor.sweep import find_marked
@@ -179,6 +179,8 @@ class Home:
                 proc.wait(timeout=10)
             if proc.stdout:
                 proc.stdout.close()
+        with contextlib.suppress(Exception):
+            down(self.paths, timeout=15)  # a background supervisor, found by its lock
         left = self.marked()
         asyncio.run(sweep_home(self.paths, RunFiles.of(self.paths)))  # survivors and our cgroups
         return left
