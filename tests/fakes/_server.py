@@ -214,6 +214,9 @@ def bind_loopback(port: int = 0) -> socket.socket:
     """A listening socket on 127.0.0.1; port 0 lets the kernel pick a free one (no probe-then-bind race)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # accepted sockets inherit this: without it, Nagle holds a response body until the client's
+    # delayed ACK (40 ms) whenever headers and body go out in two writes
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind(("127.0.0.1", port))
         sock.listen(1024)
