@@ -49,6 +49,10 @@ def _register() -> None:
 
     models_cmd.register(app)
 
+    from nexus.cli import doctor_cmd
+
+    doctor_cmd.register(app)
+
 
 _register()
 
