@@ -76,3 +76,71 @@ async def test_429_on_send_is_delivered_after_retry_after(
     assert item is not None and item.status == "sent" and item.attempts == 2
     async with httpx.AsyncClient(base_url=gw.base_url) as anon:
         assert (await anon.get("/readyz")).status_code == 200
+
+
+async def test_a_silently_dropped_long_poll_is_detected_and_the_connection_rebuilt(
+    telegram_gateway: GatewayFactory, fake_tg: FakeTelegram
+) -> None:
+    gw = await telegram_gateway()
+    manager = gw.runtime.channels
+    await until(lambda: fake_tg.calls("getUpdates") >= 1, what="first poll")
+    fake_tg.stall = True
+    status = await until(
+        lambda: (s := manager.status()["telegram"])["reconnects"] >= 1 and s,
+        timeout=10,
+        what="stall detected",
+    )
+    assert "no answer" in status["last_error"]
+    assert fake_tg.stalled_polls >= 1
+    fake_tg.stall = False
+    fake_tg.push_message(chat_id=OWNER, text="still there?")
+    await until(lambda: any(m.text == "echo: still there?" for m in fake_tg.sent(OWNER)), what="answer after")
+    assert manager.status()["telegram"]["state"] == "connected"
+
+
+async def test_a_second_gateway_on_the_same_token_waits_in_standby_without_409s(
+    telegram_gateway: GatewayFactory, fake_tg: FakeTelegram
+) -> None:
+    first = await telegram_gateway()
+    await until(lambda: first.runtime.channels.state("telegram") == "connected", what="first connected")
+    second = await telegram_gateway()
+    status = await until(
+        lambda: (s := second.runtime.channels.status()["telegram"])["state"] == "standby" and s,
+        what="second in standby",
+    )
+    assert "already polls this bot token" in status["last_error"]
+    async with httpx.AsyncClient(base_url=second.base_url) as anon:
+        ready = await anon.get("/readyz")
+    assert ready.status_code == 503
+    assert any("channel telegram is standby" in r for r in ready.json()["reasons"])
+    fake_tg.push_message(chat_id=OWNER, text="one poller")
+    await until(lambda: any(m.text == "echo: one poller" for m in fake_tg.sent(OWNER)), what="answer")
+    assert fake_tg.conflicts == 0
+    assert first.runtime.channels.state("telegram") == "connected"
+
+
+async def test_owner_alerts_go_to_the_owner_chat(
+    telegram_gateway: GatewayFactory, fake_tg: FakeTelegram
+) -> None:
+    gw = await telegram_gateway(owners=[OWNER, 5151])
+    assert gw.runtime.channels.notify_owner("token for anthropic:main expires in 2 days") == 2
+    await until(lambda: fake_tg.sent(OWNER) and fake_tg.sent(5151), what="alerts delivered")
+    assert fake_tg.sent(OWNER)[0].text == "token for anthropic:main expires in 2 days"
+    assert fake_tg.sent(STRANGER) == []
+
+
+async def test_a_bad_channel_table_names_the_key_and_the_gateway_still_serves(
+    telegram_gateway: GatewayFactory, fake_tg: FakeTelegram
+) -> None:
+    gw = await telegram_gateway(allow="everyone", colour="blue")
+    status = gw.runtime.channels.status()["telegram"]
+    assert status["state"] == "failed"
+    assert "channels.telegram.allow" in status["last_error"]
+    assert "channels.telegram.colour: unknown key" in status["last_error"]
+    async with gw.client() as client:
+        ready = (await client.get("/readyz")).json()
+        assert any("channels.telegram.allow" in r for r in ready["reasons"])
+        accepted = await client.post("/api/messages", json={"session": "api", "text": "hi"})
+        run = (await client.get(f"/api/runs/{accepted.json()['run_id']}", params={"wait": 5})).json()
+    assert run["text"] == "echo: hi"
+    assert fake_tg.calls("getUpdates") == 0

@@ -347,7 +347,7 @@ class ChannelManager:
     def _new_pump(self, route: Route, run_id: str) -> StreamPump | None:
         slot = self._slots[route.channel]
         channel = slot.channel
-        if channel is None or slot.settings is None or slot.health.state is not ChannelState.CONNECTED:
+        if channel is None or slot.settings is None:
             return None
 
         async def send(text: str) -> str:

@@ -12,13 +12,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from nexus.channels.errors import RateLimited
+from nexus.channels.errors import RateLimited, TransientSendError
 from nexus.channels.throttle import edit_delay, preview
 from nexus.common.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
 MAX_RATE_LIMIT_WAIT_S = 30.0
+RECONNECT_WAIT_S = 0.5
 
 
 class StreamPump:
@@ -94,6 +95,9 @@ class StreamPump:
                     await self._edit(self.message_id, preview(text, limit=self._limit))
             except RateLimited as exc:
                 await self._pause(min(exc.retry_after, MAX_RATE_LIMIT_WAIT_S))
+                continue
+            except TransientSendError:
+                await self._pause(RECONNECT_WAIT_S)  # e.g. the channel is reconnecting
                 continue
             except Exception as exc:
                 log.info("streaming preview stopped: %s", exc)
