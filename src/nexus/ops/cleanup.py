@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -63,13 +64,29 @@ def kill_stale(
                 proc.send_signal(signal.SIGKILL)
                 procs.append(proc)
                 result.killed.append(info)
-        _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-        result.left = [p.pid for p in alive]
+        result.left = [p.pid for p in _wait_gone(procs, timeout_s)]
         result.port_facts = gather_processes(paths, port, unit_main_pid=unit_main_pid)
     finally:
         if holding:
             lock.release()
     return result
+
+
+def _gone(proc: psutil.Process) -> bool:
+    """Dead, or a zombie: it holds no port and no memory, only its parent's wait status."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout_s
+    left = [p for p in procs if not _gone(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.01)
+        left = [p for p in left if not _gone(p)]
+    return left
 
 
 def _verified(info: ProcInfo) -> psutil.Process | None:
