@@ -53,6 +53,10 @@ def _register() -> None:
 
     doctor_cmd.register(app)
 
+    from nexus.cli import service_cmd
+
+    service_cmd.register(app)
+
     from nexus.cli import channels_cmd
 
     channels_cmd.register(app)
