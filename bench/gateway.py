@@ -35,9 +35,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_fake() -> tuple[subprocess.Popen[str], str]:
+def start_fake(latency: float = 0.0) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.anthropic_server", "--port", "0"],
+        [sys.executable, "-m", "tests.fakes.anthropic_server", "--port", "0", "--latency", str(latency)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -109,7 +109,10 @@ async def intake(port: int, token: str, count: int, concurrency: int) -> tuple[f
         queue.put_nowait(i)
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=30
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {token}"},
+        limits=limits,
+        timeout=30,
     ) as client:
 
         async def worker() -> None:
@@ -154,7 +157,9 @@ def added_latency(port: int, token: str, fake_url: str, rounds: int) -> tuple[li
             client.post(f"{fake_url}/v1/messages", json=body, headers=headers).raise_for_status()
             t1 = time.perf_counter()
             oa_body["user"] = f"lat-{i}"
-            client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=oa_body, headers=gw_headers).raise_for_status()
+            client.post(
+                f"http://127.0.0.1:{port}/v1/chat/completions", json=oa_body, headers=gw_headers
+            ).raise_for_status()
             t2 = time.perf_counter()
             if i >= 20:  # warm-up excluded
                 direct.append((t1 - t0) * 1000)
@@ -196,13 +201,25 @@ def main() -> None:
     finally:
         stop(fake)
     added = [v - d for v, d in zip(via, direct, strict=True)]
-    print(f"cold start to /readyz 200: median {statistics.median(starts):.3f} s (min {min(starts):.3f}, max {max(starts):.3f}, n={len(starts)}); target <= 1.0 s")
+    print(
+        f"cold start to /readyz 200: median {statistics.median(starts):.3f} s (min {min(starts):.3f}, max {max(starts):.3f}, n={len(starts)}); target <= 1.0 s"
+    )
     print(f"idle RSS: {rss_mb:.1f} MB; target <= 80 MB")
-    print(f"intake: {len(ids)} messages accepted in {seconds:.2f} s = {len(ids) / seconds:.0f}/s over {args.concurrency} connections; committed rows {committed}; target >= 300/s")
-    print(f"answered: all {len(ids)} done {drain:.2f} s after the last was accepted ({len(ids) / (seconds + drain):.0f}/s end to end)")
-    print(f"direct call to the fake: p50 {percentile(direct, 50):.2f} ms, p99 {percentile(direct, 99):.2f} ms")
-    print(f"through the gateway (/v1/chat/completions): p50 {percentile(via, 50):.2f} ms, p99 {percentile(via, 99):.2f} ms")
-    print(f"added by the gateway: p50 {percentile(added, 50):.2f} ms, p99 {percentile(added, 99):.2f} ms; target p50 <= 2 ms")
+    print(
+        f"intake: {len(ids)} messages accepted in {seconds:.2f} s = {len(ids) / seconds:.0f}/s over {args.concurrency} connections; committed rows {committed}; target >= 300/s"
+    )
+    print(
+        f"answered: all {len(ids)} done {drain:.2f} s after the last was accepted ({len(ids) / (seconds + drain):.0f}/s end to end)"
+    )
+    print(
+        f"direct call to the fake: p50 {percentile(direct, 50):.2f} ms, p99 {percentile(direct, 99):.2f} ms"
+    )
+    print(
+        f"through the gateway (/v1/chat/completions): p50 {percentile(via, 50):.2f} ms, p99 {percentile(via, 99):.2f} ms"
+    )
+    print(
+        f"added by the gateway: p50 {percentile(added, 50):.2f} ms, p99 {percentile(added, 99):.2f} ms; target p50 <= 2 ms"
+    )
 
 
 if __name__ == "__main__":

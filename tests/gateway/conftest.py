@@ -72,6 +72,9 @@ class ScriptedRouter:
             return [Candidate("test/echo", "test:one", True)]
         return [Candidate("test/echo", None, False, "TEST_API_KEY is not set")]
 
+    async def warm(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         return None
 

@@ -52,6 +52,10 @@ class ModelRouter(Protocol):
 
     def candidates(self) -> list[Any]: ...
 
+    async def warm(self) -> None:
+        """Pay one-time costs (SDK imports) after the gateway is ready, not on the first message."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

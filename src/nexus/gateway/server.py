@@ -76,7 +76,9 @@ def acquire_socket(
             os.environ.pop(name, None)  # never leak the socket contract to our own children
         return sock
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on accepted sockets whose proto
+    # says TCP, and without it every small response waits ~40 ms for the client's delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -141,6 +143,7 @@ async def serve(
         loop.add_signal_handler(sig, _request_exit, server)
     heartbeat: asyncio.Task[None] | None = None
     stopper: asyncio.Task[None] | None = None
+    warming: asyncio.Task[None] | None = None
     await runtime.start()
     channels = await start_channels(runtime)
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
@@ -152,6 +155,7 @@ async def serve(
             await asyncio.sleep(0.005)
         log.info("gateway listening on %s:%s (pid %d)", host, port, os.getpid())
         notifier.notify("READY=1", f"STATUS=listening on {host}:{port}", f"MAINPID={os.getpid()}")
+        warming = asyncio.create_task(router.warm(), name="warm-providers")
         if on_ready is not None:
             on_ready(runtime)
         if stop is not None:
@@ -162,7 +166,7 @@ async def serve(
         await serving
     finally:
         notifier.notify("STOPPING=1")
-        for helper in (heartbeat, stopper):
+        for helper in (heartbeat, stopper, warming):
             if helper is not None:
                 helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
