@@ -250,3 +250,18 @@ async def test_order_and_remove(store_path, local_mounts) -> None:
     assert store.remove("openai:b") and not store.remove("openai:b")
     assert [s.profile for s in store.profiles("openai")] == ["openai:a"]
     assert json.loads(store.files.state_path.read_text())["order"] == {"openai": []}
+
+
+async def test_a_peer_token_that_is_itself_due_is_refreshed_not_adopted(
+    store_path, oauth, local_mounts
+) -> None:
+    seed_oauth(store_path, oauth)
+    clock = FakeClock(start=time.time())
+    a = make_store(store_path, local_mounts, clock=clock)
+    b = make_store(store_path, local_mounts, clock=clock)
+    stale = await b.credential("anthropic:main")
+    clock.advance(3600 - 60)
+    await a.credential("anthropic:main")  # a peer refreshes...
+    clock.advance(3600 - 30)  # ...and b comes back (a stalled process) when that token is due too
+    renewed = await b.unauthorized("anthropic:main", stale)
+    assert renewed is not None and oauth.refreshes == 2 and oauth.stats.reuse_detected == 0

@@ -438,9 +438,10 @@ class ProfileStore:
             if current is None:
                 raise CredentialUnavailable(name, f"was removed from {self.path} while refreshing")
             self._check_mark(current, fresh=True)
-            now = self._clock.time()
-            peer_refreshed = (not self._due(current, now)) if rejected is None else current.secret != rejected
-            if peer_refreshed:
+            # Adopt what a peer stored unless it is itself due (a slow process can come back to a
+            # token that was fresh when a peer adopted it but is near its end now) or was rejected.
+            due = self._due(current, self._clock.time())
+            if not due and (rejected is None or current.secret != rejected):
                 self._emit_refreshed(current, adopted=True)
                 return current
             return await self._spend(current)
