@@ -8,7 +8,6 @@ import pytest
 
 from nexus.client import ChatState, Cooling, Link, Phase, RunView
 from nexus.client.state import Attempt
-from nexus.client.state import Attempt
 from nexus.tui.status import status_line
 
 

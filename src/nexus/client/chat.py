@@ -70,6 +70,7 @@ class ChatEngine:
         self._ever_connected = False
         self._changed = asyncio.Event()
         self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     # -- what the UI reads and calls --------------------------------------------------------------
 
@@ -134,8 +135,20 @@ class ChatEngine:
 
     # -- the loop -----------------------------------------------------------------------------------
 
+    async def aclose(self) -> None:
+        """Stop :meth:`run` (wherever it is awaited) and close the connection; safe to call twice."""
+        task, self._task = self._task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ClientError):
+                await asyncio.wait_for(asyncio.shield(task), 5)
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
     async def run(self) -> None:
         """Connect, serve, reconnect; until cancelled or the link fails for good (raises then)."""
+        self._task = asyncio.current_task()
         attempt = 0
         while True:
             try:

@@ -184,6 +184,12 @@ class Connection:
             yield item
 
     async def close(self) -> None:
+        try:
+            await self._close()
+        finally:
+            self._abort()
+
+    async def _close(self) -> None:
         if not self._reader.done():
             with contextlib.suppress(Exception):
                 await self._ws.close()
@@ -194,6 +200,12 @@ class Connection:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         self._finish(ConnectionLost("the connection was closed by the client"))
+
+    def _abort(self) -> None:
+        """Drop the socket for sure (a no-op after a clean close), even when the close was cancelled."""
+        transport = getattr(self._ws, "transport", None)
+        if transport is not None and not transport.is_closing():
+            transport.abort()
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -25,3 +25,6 @@ class ChatApp(App[None]):
         from nexus.tui.screens import ChatScreen
 
         self.push_screen(ChatScreen(self.engine))
+
+    async def on_unmount(self) -> None:
+        await self.engine.aclose()  # the socket closes with the app, not whenever GC gets to it
