@@ -137,3 +137,31 @@ def test_without_any_provider_the_gateway_says_how_to_configure_one(tmp_path: Pa
         run = post_and_wait(gw, "none", "hello?")
     assert run["status"] == "done" and run["model"] == "nexus"
     assert "nexus auth add-key anthropic" in run["text"]
+
+
+def test_status_shows_auth_profiles_without_secrets(tmp_path: Path, fake_anthropic: FakeAnthropic) -> None:
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    secret = "sk-ant-api03-status-secret-value"
+    added = subprocess.run(
+        [sys.executable, "-m", "nexus", "auth", "add-key", "anthropic", "--name", "anthropic:main"],
+        input=secret + "\n",
+        env={**GatewayProcess(home).environment()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    with GatewayProcess(home, env={"ANTHROPIC_BASE_URL": fake_anthropic.base_url}) as gw:
+        run = post_and_wait(gw, "auth", "with the stored key")
+        status = httpx.get(f"{gw.base_url}/status", headers={"Authorization": f"Bearer {gw.token}"})
+        log = gw.log()
+    assert run["status"] == "done"
+    assert fake_anthropic.requests[-1].headers.get("x-api-key") == secret
+    body = status.json()
+    assert [p["name"] for p in body["auth"]["profiles"]] == ["anthropic:main"]
+    assert body["auth"]["single_profile_providers"] == ["anthropic"]
+    for text in (status.text, log, added.stdout, added.stderr):
+        assert secret not in text

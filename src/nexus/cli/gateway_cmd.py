@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -56,8 +57,10 @@ def run(
 def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
     import asyncio
 
+    from nexus.auth import UnreliableFilesystem, open_credentials
     from nexus.config import ConfigError, load_config
     from nexus.gateway.server import StartupError, acquire_socket, require_token_for_public_bind, serve
+    from nexus.models.factory import build_router
     from nexus.store import StoreError
 
     try:
@@ -69,12 +72,23 @@ def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
         sock = acquire_socket(
             config.gateway.bind, config.gateway.port, listen_fd=listen_fd, environ=os.environ
         )
-        router = build_router_for(config, paths)
-        asyncio.run(serve(config=config, paths=paths, router=router, sock=sock))
+        credentials = open_credentials(config, paths)
+        router = build_router(config, paths, credentials)
+        asyncio.run(
+            serve(
+                config=config,
+                paths=paths,
+                router=router,
+                sock=sock,
+                on_ready=functools.partial(_link_auth, credentials=credentials),
+            )
+        )
     except ConfigError as exc:
         return fatal(paths, "config", str(exc), EX_CONFIG)
     except StartupError as exc:
         return fatal(paths, exc.cause, str(exc), exc.exit_code)
+    except UnreliableFilesystem as exc:
+        return fatal(paths, "auth", str(exc), EX_CONFIG)
     except StoreError as exc:
         return fatal(paths, "dependency", str(exc), 1)
     except ImportError as exc:
@@ -85,12 +99,10 @@ def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
     return 0
 
 
-def build_router_for(config: Any, paths: Any) -> Any:
-    """The model router with the credential store: the one place the gateway meets models and auth."""
-    from nexus.auth import open_credentials
-    from nexus.models.factory import build_router
+def _link_auth(runtime: Any, *, credentials: Any) -> None:
+    from nexus.gateway.auth_link import link_auth
 
-    return build_router(config, paths, open_credentials(config, paths))
+    link_auth(runtime, credentials)
 
 
 def fatal(paths: Any, cause: str, message: str, code: int) -> int:
