@@ -57,6 +57,10 @@ def _register() -> None:
 
     service_cmd.register(app)
 
+    from nexus.cli import import_cmd
+
+    import_cmd.register(app)
+
     from nexus.cli import channels_cmd
 
     channels_cmd.register(app)
