@@ -21,7 +21,15 @@ from nexus.ops.filesystems import PlacedPath, check_filesystems
 from nexus.ops.findings import Finding, Severity, exit_code, ok
 from nexus.ops.history import HistoryFacts, check_history
 from nexus.ops.permissions import PathFacts, check_permissions
-from nexus.ops.processes import ProcessFacts, ProcInfo, Role, check_port, check_survivors, role_of
+from nexus.ops.processes import (
+    ProcessFacts,
+    ProcInfo,
+    Role,
+    check_port,
+    check_survivors,
+    redact_argv,
+    role_of,
+)
 from nexus.ops.units import UnitFile, check_unit, parse_unit, seconds
 from nexus.ops.wsl import HostFacts, check_host, detect_wsl
 
@@ -323,3 +331,16 @@ def test_exit_code_counts_warnings_and_errors_only() -> None:
     warn = Finding("x", Severity.WARN, "hm")
     assert exit_code([ok("x", "fine"), info]) == 0
     assert exit_code([ok("x", "fine"), warn]) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["srv", "--api-key", "sk-1", "--port", "8"], ["srv", "--api-key", "***", "--port", "8"]),
+        (["srv", "--token=abc"], ["srv", "--token=***"]),
+        (["env", "ANTHROPIC_API_KEY=sk-2", "node", "x.js"], ["env", "ANTHROPIC_API_KEY=***", "node", "x.js"]),
+        (["python", "-m", "http.server", "8080"], ["python", "-m", "http.server", "8080"]),
+    ],
+)
+def test_redact_argv(argv: list[str], shown: list[str]) -> None:
+    assert redact_argv(argv) == shown

@@ -10,7 +10,8 @@ from pathlib import Path
 from nexus.ops.doctor import run_doctor
 from nexus.ops.findings import Finding, Severity
 from nexus.ops.render import HEADER
-from tests.ops.conftest import World, alive, wait_until
+from nexus.ops.runner import RunResult
+from tests.ops.conftest import LISTENER, World, alive, wait_until
 
 DAY_MS = 86_400_000
 
@@ -211,3 +212,22 @@ def test_cli_exit_codes_and_json(world: World) -> None:
     world.config_text("[gateway]\nport = 70000\n")
     bad = world.nexus("doctor")
     assert bad.returncode == 1 and "gateway.port" in bad.stdout
+
+
+def test_a_failing_gatherer_is_reported_and_exits_2(world: World) -> None:
+    def broken(argv: object) -> RunResult:
+        raise RuntimeError("systemctl exploded")
+
+    outcome = run_doctor(world.env(runner=broken))
+    assert outcome.exit_code == 2
+    assert any("could not check" in f.finding and "systemctl exploded" in f.finding for f in outcome.findings)
+    assert any(f.check == "config" for f in outcome.findings), "the other checks still ran"
+
+
+def test_foreign_secret_on_argv_is_never_printed(world: World) -> None:
+    code = LISTENER.replace("int(sys.argv[1])", "int(sys.argv[3])")
+    holder = world.spawn(code, "--api-key", "sk-FOREIGN-SECRET", str(world.port))
+    outcome = run_doctor(world.env())
+    port = by_check(outcome.findings, "port")[0]
+    assert f"pid {holder.pid}" in port.finding and "--api-key ***" in port.finding
+    assert "FOREIGN-SECRET" not in json.dumps(outcome.to_json())

@@ -201,8 +201,12 @@ def apply_fixes(findings: Sequence[Finding], env: DoctorEnv, *, port: int) -> li
         try:
             if fix.kind is FixKind.CHMOD:
                 done.append(apply_chmod(fix, uid=uid))
-            elif fix.kind is FixKind.REWRITE_UNIT and fix.target.endswith(".service"):
-                line = rewrite_unit(Path(fix.target), runner=env.runner)
+            elif fix.kind is FixKind.REWRITE_UNIT:
+                line = (
+                    rewrite_unit(Path(fix.target), runner=env.runner)
+                    if fix.target.endswith(".service")
+                    else f"left {fix.target} alone: run `nexus service install` to regenerate it"
+                )
                 if line not in done:
                     done.append(line)
         except OSError as exc:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import psutil
@@ -54,6 +55,35 @@ class ProcInfo:
         if self.pid is None:
             return "a process this user cannot see (another user's, or in another namespace)"
         return f"pid {self.pid} (user {self.user or '?'}): {self.cmdline or '?'}"
+
+
+_SECRETISH = re.compile(r"(?i)(key|token|secret|passw(or)?d|auth|credential)")
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """A command line fit to print: values of secret-looking options become ``***`` (a foreign
+    program may carry a credential on its argv; we name the program, never its secrets)."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next and not arg.startswith("-"):
+            out.append("***")
+            hide_next = False
+            continue
+        hide_next = False
+        name, sep, _ = arg.partition("=")
+        if name.startswith("-") and _SECRETISH.search(name):
+            if sep:
+                out.append(f"{name}=***")
+            else:
+                out.append(arg)
+                hide_next = True
+            continue
+        if sep and _SECRETISH.search(name) and name.replace("_", "").isalnum():
+            out.append(f"{name}=***")  # KEY=value environment-style arguments
+            continue
+        out.append(arg)
+    return out
 
 
 def role_of(proc: ProcInfo) -> Role:
@@ -122,7 +152,7 @@ def _info(
     except (psutil.Error, KeyError):
         user = None
     try:
-        cmdline: str | None = " ".join(proc.cmdline()) or proc.name()
+        cmdline: str | None = " ".join(redact_argv(proc.cmdline())) or proc.name()
     except psutil.Error:
         cmdline = None
     try:
