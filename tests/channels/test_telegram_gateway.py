@@ -144,3 +144,19 @@ async def test_a_bad_channel_table_names_the_key_and_the_gateway_still_serves(
         run = (await client.get(f"/api/runs/{accepted.json()['run_id']}", params={"wait": 5})).json()
     assert run["text"] == "echo: hi"
     assert fake_tg.calls("getUpdates") == 0
+
+
+async def test_a_redelivered_update_is_answered_once(
+    telegram_gateway: GatewayFactory, fake_tg: FakeTelegram
+) -> None:
+    router = ScriptedRouter()
+    gw = await telegram_gateway(router=router)
+    fake_tg.ignore_offsets = True  # every poll serves the same update again
+    fake_tg.push_message(chat_id=OWNER, text="only once")
+    await until(lambda: any(m.text == "echo: only once" for m in fake_tg.sent(OWNER)), what="answer")
+    polls = fake_tg.calls("getUpdates")
+    await until(lambda: fake_tg.calls("getUpdates") >= polls + 5, what="five more redeliveries")
+    fake_tg.ignore_offsets = False
+    assert len(fake_tg.sent(OWNER)) == 1
+    assert len(router.calls) == 1
+    assert len(gw.runtime.store.session_runs(f"telegram:{OWNER}")) == 1

@@ -92,6 +92,8 @@ class FakeTelegram:
         self.conflicts = 0
         """409s answered to getUpdates."""
         self.stall = False
+        self.ignore_offsets = False
+        """Serve every update again on every poll, as a Bot API that lost its confirmations would."""
         self.stalled_polls = 0
 
     # ---- life cycle
@@ -232,7 +234,7 @@ class FakeTelegram:
                 await pause(0.02, stopping)
             return _ok([])
         with self._lock:
-            if offset:
+            if offset and not self.ignore_offsets:
                 self.confirmed_offset = max(self.confirmed_offset, offset)
                 self._updates = [u for u in self._updates if u["update_id"] >= offset]
             if self._active is not None:

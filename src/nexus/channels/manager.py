@@ -37,7 +37,7 @@ from nexus.channels.streaming import StreamPump
 from nexus.common.clock import Clock, SystemClock
 from nexus.store import open_database
 from nexus.store.inbound import PairingStore, Route, RouteStore
-from nexus.store.outbox import Outbox
+from nexus.store.outbox import Outbox, OutboxItem
 
 log = logging.getLogger(__name__)
 
@@ -258,41 +258,49 @@ class ChannelManager:
     # -- outbound ---------------------------------------------------------------------------------
 
     async def _deliver_loop(self, slot: _Slot) -> None:
+        """Drain due outbox rows: chats in parallel, each chat in order (the adapter bounds requests)."""
         while not self._stopping.is_set():
             slot.wake.clear()
             timeout = IDLE_POLL_S
             if slot.health.state is ChannelState.CONNECTED and slot.channel is not None:
-                for item in self.outbox.due(slot.name):
-                    if slot.health.state is not ChannelState.CONNECTED:
-                        break
+                by_chat: dict[str, list[OutboxItem]] = {}
+                blocked: set[str] = set()
+                for item in self.outbox.due(slot.name, limit=200):
                     pump = self._streams.get(item.run_id or "")
-                    if pump is not None and pump.busy:
-                        self.outbox.postpone(item.id, at=self._clock.time() + 0.02)
+                    if item.chat_id in blocked or (pump is not None and pump.busy):
+                        blocked.add(item.chat_id)  # the preview's last edit first; order within a chat kept
+                        by_chat.pop(item.chat_id, None)
                         continue
-                    placeholder = None
-                    if item.run_id is not None:
-                        route = self._route(item.run_id)
-                        placeholder = self.routes.placeholder(route) if route is not None else None
-                    sent = await deliver(
-                        item,
-                        channel=slot.channel,
-                        outbox=self.outbox,
-                        placeholder=placeholder,
-                        now=self._clock.time(),
-                    )
-                    if sent:
-                        slot.health.outbound_at = self._clock.time()
-                        self._streams.pop(item.run_id or "", None)
-                        self._route_cache.pop(item.run_id or "", None)
-                    else:
-                        latest = self.outbox.get(item.id)
-                        if latest is not None and latest.last_error:
-                            slot.health.error(f"send: {latest.last_error}", now=self._clock.time())
+                    by_chat.setdefault(item.chat_id, []).append(item)
+                await asyncio.gather(*(self._deliver_chat(slot, items) for items in by_chat.values()))
                 due = self.outbox.next_due_at(slot.name)
                 if due is not None:
                     timeout = min(max(due - self._clock.time(), 0.0), IDLE_POLL_S)
+                if blocked:
+                    timeout = min(timeout, 0.02)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(slot.wake.wait(), timeout)
+
+    async def _deliver_chat(self, slot: _Slot, items: list[OutboxItem]) -> None:
+        for item in items:
+            channel = slot.channel
+            if channel is None or slot.health.state is not ChannelState.CONNECTED:
+                return
+            placeholder = None
+            if item.run_id is not None:
+                route = self._route(item.run_id)
+                placeholder = self.routes.placeholder(route) if route is not None else None
+            sent = await deliver(
+                item, channel=channel, outbox=self.outbox, placeholder=placeholder, now=self._clock.time()
+            )
+            if not sent:
+                latest = self.outbox.get(item.id)
+                if latest is not None and latest.last_error:
+                    slot.health.error(f"send: {latest.last_error}", now=self._clock.time())
+                return
+            slot.health.outbound_at = self._clock.time()
+            self._streams.pop(item.run_id or "", None)
+            self._route_cache.pop(item.run_id or "", None)
 
     def _reconcile(self) -> None:
         """Queue the answers of routed runs that ended while no listener saw them (crash, restart)."""

@@ -71,6 +71,7 @@ class TelegramChannel:
         self._ok_at: float | None = None
         self._identity: str | None = None
         self._stop = asyncio.Event()
+        self._outbound = asyncio.Semaphore(config.max_concurrent_requests)
 
     def __repr__(self) -> str:
         return f"TelegramChannel(api_base={self._config.api_base!r})"
@@ -119,7 +120,7 @@ class TelegramChannel:
         kwargs: dict[str, Any] = {"trust_env": False} if local else {}
         timeout = self._config.request_timeout_s
         request = HTTPXRequest(
-            connection_pool_size=32,
+            connection_pool_size=self._config.max_concurrent_requests,
             read_timeout=timeout,
             write_timeout=timeout,
             connect_timeout=timeout,
@@ -178,7 +179,8 @@ class TelegramChannel:
             ReplyParameters(message_id=int(reply_to), allow_sending_without_reply=True) if reply_to else None
         )
         try:
-            message = await bot.send_message(chat_id=int(chat_id), text=text, reply_parameters=reply)
+            async with self._outbound:
+                message = await bot.send_message(chat_id=int(chat_id), text=text, reply_parameters=reply)
         except tg.TelegramError as exc:
             raise self._send_error(exc) from None
         self._ok_at = self._clock.time()
@@ -187,7 +189,8 @@ class TelegramChannel:
     async def edit(self, chat_id: str, message_id: str, text: str) -> None:
         bot = self._require_bot(errors.TransientSendError)
         try:
-            await bot.edit_message_text(text=text, chat_id=int(chat_id), message_id=int(message_id))
+            async with self._outbound:
+                await bot.edit_message_text(text=text, chat_id=int(chat_id), message_id=int(message_id))
         except tg.BadRequest as exc:
             if "not modified" in str(exc).lower():
                 return
@@ -199,7 +202,8 @@ class TelegramChannel:
     async def typing(self, chat_id: str) -> None:
         bot = self._require_bot(errors.TransientSendError)
         try:
-            await bot.send_chat_action(chat_id=int(chat_id), action="typing")
+            async with self._outbound:
+                await bot.send_chat_action(chat_id=int(chat_id), action="typing")
         except tg.TelegramError as exc:
             raise self._send_error(exc) from None
 

@@ -35,6 +35,9 @@ class TelegramConfig(BaseModel):
     edit_interval_s: float = Field(default=1.0, ge=0, le=60)
     """Minimum time between edits of a streaming answer (Telegram allows about one per second)."""
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_concurrent_requests: int = Field(default=4, ge=1, le=64)
+    """Outbound calls in flight at once. Telegram serves about 30 messages a second per bot anyway, and
+    a burst of hundreds of concurrent requests makes the HTTP pool itself the bottleneck."""
 
     @field_validator("api_base")
     @classmethod
