@@ -121,3 +121,20 @@ async def test_the_bot_token_never_reaches_logs_or_status(
     assert token not in repr(gw.runtime.channels._slots["telegram"].channel)
     secrets_file = gw.paths.home / "channels-secrets.json"
     assert secrets_file.stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_channel_layer_that_cannot_start_leaves_the_gateway_serving(
+    telegram_gateway: GatewayFactory,
+) -> None:
+    from nexus.gateway.channels_host import NoChannels, start_channels
+
+    gw = await telegram_gateway(enabled=False)
+    broken = await start_channels(gw.runtime, manifests=None)  # a manager that cannot even be built
+    assert isinstance(broken, NoChannels)
+    assert broken.notify_owner("x") == 0
+    async with gw.client() as client:
+        ready = (await client.get("/readyz")).json()
+        accepted = await client.post("/api/messages", json={"session": "api", "text": "hi"})
+        run = (await client.get(f"/api/runs/{accepted.json()['run_id']}", params={"wait": 5})).json()
+    assert any(r.startswith("channels could not start: ") for r in ready["reasons"])
+    assert run["text"] == "echo: hi"

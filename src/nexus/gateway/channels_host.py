@@ -58,16 +58,40 @@ def to_run_event(event: Event) -> RunEvent | None:
     return None
 
 
-async def start_channels(runtime: GatewayRuntime, **overrides: Any) -> ChannelManager:
-    """Start every enabled channel and publish their health; ``overrides`` go to the manager (tests)."""
-    manager = ChannelManager(
-        host=GatewayChannelHost(runtime),
-        configs=runtime.config.channels,
-        home=runtime.paths.home,
-        state_db=runtime.paths.state_db,
-        **overrides,
-    )
-    await manager.start()
+class NoChannels:
+    """Stands in when the channel layer itself failed to start: the gateway serves on without it."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.names: list[str] = []
+
+    def notify_owner(self, text: str, *, channel: str | None = None) -> int:
+        return 0
+
+    async def stop(self) -> None:
+        return None
+
+
+async def start_channels(runtime: GatewayRuntime, **overrides: Any) -> ChannelManager | NoChannels:
+    """Start every enabled channel and publish their health; ``overrides`` go to the manager (tests).
+
+    Never raises: a broken channel layer must not keep the gateway (API, TUI) from serving.
+    """
+    try:
+        manager = ChannelManager(
+            host=GatewayChannelHost(runtime),
+            configs=runtime.config.channels,
+            home=runtime.paths.home,
+            state_db=runtime.paths.state_db,
+            **overrides,
+        )
+        await manager.start()
+    except Exception as exc:
+        log.exception("channels could not start; the gateway serves without them")
+        reason = f"channels could not start: {type(exc).__name__}: {exc}"
+        runtime.readiness_checks.append(lambda: [reason])
+        runtime.channels = NoChannels(reason)
+        return runtime.channels
     if manager.names:
         runtime.status_providers.append(lambda: [("channels", manager.status())])
         runtime.readiness_checks.append(manager.readiness_problems)
