@@ -14,7 +14,6 @@ that it hands to ``on_change`` after every transition.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 import uuid
@@ -140,8 +139,7 @@ class ChatEngine:
         task, self._task = self._task, None
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ClientError):
-                await asyncio.wait_for(asyncio.shield(task), 5)
+            await asyncio.wait({task}, timeout=5)  # never raises: our own cancellation stays ours
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
@@ -209,7 +207,8 @@ class ChatEngine:
             for task in (waker, getter):
                 if not task.done():
                     task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                    # asyncio.wait never raises the child's CancelledError, so a cancellation of this
+                    # task (aclose) is never swallowed here
                     await asyncio.wait({task})
         if getter.cancelled():
             return None

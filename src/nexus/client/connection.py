@@ -193,12 +193,10 @@ class Connection:
         if not self._reader.done():
             with contextlib.suppress(Exception):
                 await self._ws.close()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._reader), 3)
+        await asyncio.wait({self._reader}, timeout=3)
         if not self._reader.done():
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            await asyncio.wait({self._reader})
         self._finish(ConnectionLost("the connection was closed by the client"))
 
     def _abort(self) -> None:

@@ -99,8 +99,9 @@ async def run_plain(
         return EXIT_OK
     finally:
         runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ClientError):
-            await runner
+        await asyncio.wait({runner})  # never raises, so a cancellation of this task is not swallowed
+        if not runner.cancelled():
+            runner.exception()  # retrieved: the error was reported above
 
 
 def _finished(state: ChatState, key: str) -> bool:
@@ -122,5 +123,4 @@ async def _unless_fails(
     finally:
         if not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task})
