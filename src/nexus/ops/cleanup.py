@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from nexus.common import FileLock, NexusPaths
-from nexus.ops.processes import ProcessFacts, ProcInfo, Role, gather_processes, role_of, stale
+from nexus.ops.processes import ProcessFacts, ProcInfo, Role, ancestors, gather_processes, role_of, stale
 from nexus.supervisor.records import RunFiles
 
 
@@ -54,7 +54,12 @@ def kill_stale(
     try:
         facts = gather_processes(paths, port, unit_main_pid=unit_main_pid)
         wanted = None if only is None else set(only)
-        victims = [p for p in stale(facts) if wanted is None or (p.pid, p.create_time) in wanted]
+        mine = ancestors()  # never ourselves or whoever started us, even if they carry the marker
+        victims = [
+            p
+            for p in stale(facts)
+            if p.pid not in mine and (wanted is None or (p.pid, p.create_time) in wanted)
+        ]
         procs: list[psutil.Process] = []
         for info in victims:
             proc = _verified(info)
