@@ -87,3 +87,13 @@ def test_cleanup_leaves_a_foreign_holder_alone_and_exits_75(world: World) -> Non
     assert f"pid {foreign.pid}" in done.stderr and "left alone" in done.stderr
     assert alive(foreign.pid)
     assert time.monotonic() - started < 20
+
+
+def test_cleanup_on_a_fresh_home_creates_it_private(tmp_path: Path) -> None:
+    from nexus.common import NexusPaths
+    from nexus.ops.cleanup import kill_stale
+
+    paths = NexusPaths(home=tmp_path / "fresh" / ".nexus")
+    result = kill_stale(paths, 1)
+    assert result.killed == [] and result.left == []
+    assert paths.home.stat().st_mode & 0o777 == 0o700

@@ -48,6 +48,7 @@ def kill_stale(
 ) -> CleanupResult:
     """SIGKILL every verified stale process (restricted to ``only`` when given: what a finding named),
     wait up to ``timeout_s`` for them to vanish, then look at the port again."""
+    paths.ensure()  # the lock lives in run/: create the tree with its private modes, not the umask's
     lock = FileLock(RunFiles.of(paths).lock)
     holding = lock.try_acquire()
     result = CleanupResult()
