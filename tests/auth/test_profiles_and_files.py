@@ -194,8 +194,8 @@ def _writer(path: str, worker: int, count: int) -> None:
         files.update(lambda doc, i=i: doc.with_profile(_profile(f"openai:w{worker}-{i}", f"sk-{worker}-{i}")))
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(workers=st.integers(min_value=2, max_value=4), count=st.integers(min_value=1, max_value=6))
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(workers=st.integers(min_value=2, max_value=3), count=st.integers(min_value=1, max_value=5))
 def test_concurrent_writer_processes_never_lose_or_tear_an_update(
     tmp_path: Path, workers: int, count: int
 ) -> None:
