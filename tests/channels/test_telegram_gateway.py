@@ -63,7 +63,7 @@ async def test_429_on_send_is_delivered_after_retry_after(
 ) -> None:
     # the first 429 hits the streaming preview (best effort), the second the durable outbox
     fake_tg.fail_next("sendMessage", Failure(429, retry_after=1), Failure(429, retry_after=1))
-    gw = await telegram_gateway()
+    gw = await telegram_gateway(router=ScriptedRouter(delay=0.05))  # deltas spaced: the preview goes first
     fake_tg.push_message(chat_id=OWNER, text="rate me")
     delivered = await until(
         lambda: [m for m in fake_tg.sent(OWNER) if m.text == "echo: rate me"], what="delivery"

@@ -76,7 +76,11 @@ def test_kill_9_mid_answer_then_restart_answers_exactly_once(
             timeout=20,
             what=f"the answer after restart:\n{gw.log()[-2000:]}",
         )
-        time.sleep(0.3)  # a duplicate, if there were one, would be on its way by now
+        wait_for(
+            lambda: channel_status(gw)["outbox"] == {"pending": 0, "sent": 1, "dead": 0},
+            timeout=10,
+            what="the outbox to settle",
+        )
         assert len(fake_tg.sent(OWNER)) == 1, "the placeholder was edited, not duplicated"
         assert fake_anthropic.count() == 2
         with httpx.Client(base_url=gw.base_url, trust_env=False, timeout=5) as client:
