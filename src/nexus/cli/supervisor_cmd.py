@@ -33,6 +33,9 @@ def up(
     background: bool = typer.Option(
         False, "--background", "-b", help="Detach; output goes to logs/. Safe to call from .bashrc."
     ),
+    detached: bool = typer.Option(
+        False, "--detached", hidden=True, help="Set by --background: log to files only."
+    ),
 ) -> None:
     """Run the supervisor, which runs the gateway and keeps it answering. Idempotent: when one is
     already running for this state directory, print its status and exit 0."""
@@ -44,7 +47,7 @@ def up(
         _print_status(paths)
         raise typer.Exit(0)
     if background:
-        code = supervisor.start_background(paths, [sys.executable, "-m", "nexus", "up"])
+        code = supervisor.start_background(paths, [sys.executable, "-m", "nexus", "up", "--detached"])
         if code != 0:
             typer.echo(
                 f"the supervisor did not start (exit {code}); see {paths.logs / 'supervisor.log'}", err=True
@@ -54,8 +57,10 @@ def up(
         _print_status(paths)
         raise typer.Exit(0)
     config, problem = supervisor.load_settings(paths)
-    options = supervisor.gateway_options(paths, config, echo_output=True)
-    code = supervisor.run_supervisor(paths, options, config.supervisor, echo=True, config_problem=problem)
+    options = supervisor.gateway_options(paths, config, echo_output=not detached)
+    code = supervisor.run_supervisor(
+        paths, options, config.supervisor, echo=not detached, config_problem=problem
+    )
     if code is None:
         _print_status(paths)
         code = 0
@@ -93,7 +98,7 @@ def restart(
     before = supervisor.status(paths)["gateway"].get("generation") or 0
     if supervisor.signal_supervisor(paths, signal.SIGHUP) is None:
         typer.echo("no supervisor was running: starting one")
-        up(background=True)
+        up(background=True, detached=False)
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -34,7 +34,7 @@ def _is_alive(proc: psutil.Process) -> bool:
 
 def find_marked(marker: str, *, exclude: Iterable[int] = ()) -> list[psutil.Process]:
     """Live processes of this user whose environment carries ``marker`` (never ourselves)."""
-    skip = {os.getpid(), *exclude}
+    skip = {*_self_and_ancestors(), *exclude}
     uid = os.getuid()
     found: list[psutil.Process] = []
     for proc in psutil.process_iter():
@@ -48,6 +48,14 @@ def find_marked(marker: str, *, exclude: Iterable[int] = ()) -> list[psutil.Proc
         except psutil.Error:
             continue
     return found
+
+
+def _self_and_ancestors() -> set[int]:
+    """Never us, nor the shell that started us: it may descend from a gateway and carry the marker."""
+    pids = {os.getpid()}
+    with contextlib.suppress(psutil.Error):
+        pids.update(p.pid for p in psutil.Process().parents())
+    return pids
 
 
 def find_in_sessions(sids: Iterable[int], *, exclude: Iterable[int] = ()) -> list[psutil.Process]:
