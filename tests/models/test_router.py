@@ -116,6 +116,7 @@ async def test_retry_after_survives_a_restart(
     fa.script("claude-opus", Error(429, retry_after=5))
     first = make_router(config(), one_profile_each(), env(fa, fo))
     assert (await first.run(turn(), Events())).model == SECOND
+    await first.flush()
     stored = json.loads((tmp_path / "home" / "run" / "cooldowns.json").read_text())
     assert stored["cooldowns"][0]["kind"] == "rate_limit"
     assert (tmp_path / "home" / "run" / "cooldowns.json").stat().st_mode & 0o777 == 0o600

@@ -40,7 +40,7 @@ from nexus.models.cooldown import (
     cooldown_key,
     credential_changed,
 )
-from nexus.models.cooldown_store import CooldownStore, Key, MemoryCooldownStore, Outcome
+from nexus.models.cooldown_store import CooldownStore, Key, MemoryCooldownStore, Outcome, RouterState
 from nexus.models.errors import FailureKind, ProviderError, UnknownFailure
 from nexus.models.providers.base import Provider
 from nexus.models.turn import (
@@ -138,6 +138,8 @@ class Router:
         self._keyless = keyless
         self._state = self._store.load()
         self._probing: set[Key] = set()
+        self._dirty = False
+        self._flushing: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -278,7 +280,7 @@ class Router:
         for k in keys:
             del self._state.cooldowns[k]
         if keys:
-            self._store.save(self._state)
+            self._persist()
         return len(keys)
 
     async def probe(self, *, timeout_s: float = 20.0) -> list[ProbeResult]:
@@ -326,9 +328,38 @@ class Router:
             if warm is not None:
                 await asyncio.to_thread(warm)
 
+    async def flush(self) -> None:
+        """Wait until the cooldowns and outcomes so far are on disk."""
+        while self._flushing is not None:
+            await self._flushing
+
     async def aclose(self) -> None:
+        await self.flush()
         for provider in self._providers.values():
             await provider.aclose()
+
+    def _persist(self) -> None:
+        """Save the state off the request path: an fsync can take tens of ms on a busy disk, and a turn
+        must not wait for it. Saves coalesce; the latest state always wins."""
+        self._dirty = True
+        if self._flushing is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a sync caller): save now
+                self._dirty = False
+                self._store.save(_snapshot(self._state))
+                return
+            self._flushing = loop.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            while self._dirty:
+                self._dirty = False
+                await asyncio.to_thread(self._store.save, _snapshot(self._state))
+        except Exception:
+            log.exception("saving model cooldowns failed")
+        finally:
+            self._flushing = None
 
     # ------------------------------------------------------------------ one attempt
 
@@ -419,7 +450,7 @@ class Router:
         if credential_changed(entry, credential.secret.fingerprint()):
             log.info("profile %s holds a new credential: ending its %s cooldown", profile, entry.kind.value)
             del self._state.cooldowns[entry.key]
-            self._store.save(self._state)
+            self._persist()
 
     def _request(self, slot: Slot, turn: Turn, budget: float, *, probe: bool) -> ModelRequest:
         if probe:
@@ -504,7 +535,7 @@ class Router:
                 err.status,
                 "until a human acts" if entry.permanent else f"{entry.until - now:.1f}s",
             )
-        self._store.save(self._state)
+        self._persist()
 
     def _succeeded(self, slot: Slot, key: Key) -> None:
         assert slot.profile is not None
@@ -518,7 +549,7 @@ class Router:
         previous = self._state.outcomes.get(okey)
         self._state.outcomes[okey] = Outcome("ok", self._clock.time())
         if changed or previous is None or previous.outcome != "ok":
-            self._store.save(self._state)
+            self._persist()
 
     def _cooling_detail(self, entry: CooldownEntry | None) -> str:
         if entry is None:
@@ -571,6 +602,10 @@ class Router:
 
 
 _PING = ChatMessage("user", "ping")
+
+
+def _snapshot(state: RouterState) -> RouterState:
+    return RouterState(dict(state.cooldowns), dict(state.outcomes))
 
 
 def _ms(started: float) -> float:
