@@ -143,3 +143,21 @@ def test_borrow_claude_code_lists_its_expiry(env: dict[str, str]) -> None:
     assert "anthropic:claude-code" in r.stdout
     assert "expired: run `claude` once to refresh it" in r.stdout
     assert "BORROWED" not in r.stdout + r.stderr
+
+
+def test_list_shows_the_routers_profile_cooldowns(env: dict[str, str]) -> None:
+    from nexus.models.cooldown import ANY_MODEL, CooldownEntry
+    from nexus.models.cooldown_store import JsonCooldownStore, RouterState
+    from nexus.models.errors import FailureKind
+
+    assert nexus(env, "auth", "add-key", "anthropic", stdin="sk-ant-api03-COOL").returncode == 0
+    entry = CooldownEntry(
+        "anthropic:key", ANY_MODEL, FailureKind.BILLING, time.time() + 600, reason="spend cap"
+    )
+    JsonCooldownStore(Path(env["NEXUS_HOME"]) / "run" / "cooldowns.json").save(
+        RouterState({entry.key: entry})
+    )
+    text = nexus(env, "auth", "list").stdout
+    assert "cooling until" in text and "spend cap" in text
+    row = json.loads(nexus(env, "auth", "list", "--json").stdout)["profiles"][0]
+    assert row["state"] == "cooling" and row["cooldown_until"] > time.time()

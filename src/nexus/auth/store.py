@@ -564,8 +564,14 @@ class ProfileStore:
         )
 
     # -- report ----------------------------------------------------------------------------------------
-    def report(self, provider: str | None = None) -> list[ProfileReport]:
-        """Rows for ``auth list`` and ``/status``, in the order profiles are tried; fires due warnings."""
+    def report(
+        self, provider: str | None = None, *, cooldowns: Mapping[str, tuple[float, str]] | None = None
+    ) -> list[ProfileReport]:
+        """Rows for ``auth list`` and ``/status``, in the order profiles are tried; fires due warnings.
+
+        ``cooldowns`` (profile -> (until, reason)) adds what the model router knows: it keeps its own
+        cooldowns, and the auth layer may not import it.
+        """
         doc = self._document()
         if doc is None:
             return []
@@ -580,6 +586,12 @@ class ProfileStore:
             good = {n: state.get(n).last_good or 0.0 for n in names}
             ordered = order_profiles(names, explicit=state.order.get(prov, ()), kinds=kinds, last_good=good)
             for name in ordered:
+                extra = (cooldowns or {}).get(name)
+                rt = state.get(name)
+                if extra is not None and extra[0] > (rt.cooldown_until or 0.0):
+                    state = state.with_profile(
+                        name, replace(rt, cooldown_until=extra[0], cooldown_reason=extra[1])
+                    )
                 rows.append(self._row(doc, state, name, now))
         return rows
 

@@ -119,6 +119,27 @@ def _expires_text(row: Any, now: float) -> str:
     return f"in {int(days)} days" if days >= 2 else f"in {_span(row.expires_at - now)}"
 
 
+def _router_cooldowns() -> dict[str, tuple[float, str]]:
+    """Profile-wide cooldowns the model router persisted (billing, auth), for the STATE column."""
+    import math
+
+    from nexus.common.paths import NexusPaths
+    from nexus.models.cooldown import ANY_MODEL
+    from nexus.models.cooldown_store import JsonCooldownStore
+    from nexus.models.factory import COOLDOWN_FILE
+
+    now = time.time()
+    found: dict[str, tuple[float, str]] = {}
+    state = JsonCooldownStore(NexusPaths.from_env().run / COOLDOWN_FILE).load()
+    for entry in state.cooldowns.values():
+        if entry.model != ANY_MODEL or entry.until <= now:
+            continue
+        until = entry.until if not math.isinf(entry.until) else now + 10 * 365 * 86400.0
+        if until > found.get(entry.profile, (0.0, ""))[0]:
+            found[entry.profile] = (until, entry.reason or entry.kind.value)
+    return found
+
+
 def _lonely(rows: list[Any]) -> list[str]:
     counts: dict[str, int] = {}
     for row in rows:
@@ -130,7 +151,7 @@ def _lonely(rows: list[Any]) -> list[str]:
 def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Profiles in the order they are tried: type, account, expiry, state, last use."""
     store = _open_store()
-    rows = store.report()
+    rows = store.report(cooldowns=_router_cooldowns())
     lonely = _lonely(rows)
     if as_json:
         doc = {
