@@ -30,6 +30,7 @@ OPENCLAW_FILE = {
             "expires": 1_800_000_000_000,
             "email": "me@example.com",
             "someFutureField": {"kept": True},
+            "idToken": "EEEE",
         },
         "anthropic:inteia": {"type": "token", "provider": "anthropic", "token": "sk-ant-oat01-CCCC"},
         "openai:default": {"type": "api_key", "provider": "openai", "key": "sk-DDDD"},
@@ -52,8 +53,8 @@ def test_openclaw_file_imports_and_round_trips_unknown_keys() -> None:
 
 def test_profile_repr_never_shows_a_secret() -> None:
     doc = parse_document(json.dumps(OPENCLAW_FILE))
-    text = repr(doc.profiles) + str(doc.profiles)
-    for secret in ("AAAA", "BBBB", "CCCC", "DDDD"):
+    text = repr(doc) + repr(doc.profiles) + str(doc.profiles)
+    for secret in ("AAAA", "BBBB", "CCCC", "DDDD", "EEEE"):
         assert secret not in text
 
 

@@ -53,7 +53,8 @@ class Profile:
     client_id: str | None = None
     source: str | None = None
     path: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """Keys Nexus does not know, kept for the round trip (may hold secrets: never in a repr)."""
 
     @property
     def account(self) -> str:
@@ -113,8 +114,8 @@ class InvalidProfile:
 class StoreDocument:
     profiles: Mapping[str, Profile] = field(default_factory=dict)
     invalid: Mapping[str, InvalidProfile] = field(default_factory=dict)
-    raw: Mapping[str, Any] = field(default_factory=dict)
-    """The document as read: invalid entries and unknown top-level keys are written back untouched."""
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """The document as read (secrets included: never in a repr): invalid entries and unknown top-level keys are written back untouched."""
 
     def with_profile(self, profile: Profile) -> StoreDocument:
         profiles = dict(self.profiles)
