@@ -67,6 +67,8 @@ async def test_happy_path_streams_deltas_and_sends_the_api_key(
     fa, fo = fakes
     fa.script("claude-opus", Reply("one two three", chunks=3))
     router = make_router(config(), one_profile_each(), env(fa, fo))
+    await router.warm()  # imports the SDKs in a thread; sends nothing
+    assert fa.count() + fo.count() == 0
     events = Events()
     result = await router.run(turn("hi", system="be brief"), events)
     assert result.text == "one two three"

@@ -57,8 +57,15 @@ class AnthropicProvider:
         self._clients: ClientCache[anthropic.AsyncAnthropic] = ClientCache(self._make_client, _close)
 
     def warm(self) -> None:
-        """Import the SDK now (blocking; call from a worker thread)."""
-        sdk()
+        """Import the SDK and build its lazy error schemas now (blocking; call from a worker thread).
+
+        The first error the SDK raises builds pydantic models for ~90 error-detail types (~20 ms):
+        paid here, not by the first turn that needs to fall over."""
+        anthropic = sdk()
+        request = httpx2.Request("POST", f"{self.base_url}/v1/messages")
+        response = httpx2.Response(429, request=request)
+        body = {"type": "error", "error": {"type": "rate_limit_error", "message": "warm-up"}}
+        anthropic.RateLimitError("warm-up", response=response, body=body)
 
     def _make_client(self, key: object) -> anthropic.AsyncAnthropic:
         anthropic = sdk()
