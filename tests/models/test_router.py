@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes._server import Error, Hang, MidStreamError, Reply
+from tests.fakes._server import Disconnect, Error, Hang, MidStreamError, Reply
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
 from tests.models.conftest import Events, ProfilesSource, RouterFactory, turn
@@ -428,3 +428,32 @@ async def test_probe_reports_each_candidate(
     assert not results[THIRD].ok and results[THIRD].outcome == "unusable" and fo.count() == 0
     assert fa.requests[0].body["max_tokens"] == 1
     assert router.cooldowns() == []  # probing changes nothing
+
+
+async def test_idle_stream_and_cut_connection_fall_over_after_tokens(
+    fakes: tuple[FakeAnthropic, FakeOpenAI], make_router: RouterFactory
+) -> None:
+    fa, fo = fakes
+    cfg = config()
+    cfg["providers"]["anthropic"]["idle_timeout_s"] = 0.3
+    fa.script("claude-opus", Hang(after_chunks=2))
+    fa.script("claude-sonnet", Disconnect(after_chunks=1))
+    router = make_router(cfg, one_profile_each(), env(fa, fo))
+    events = Events()
+    result = await router.run(turn("z"), events)
+    assert [a.outcome for a in result.attempts] == ["timeout", "connection", "ok"]
+    assert "idle" in result.attempts[0].detail
+    assert [f.after_tokens for f in events.of(Fallback)] == [True, True]
+    assert (result.model, result.text) == (THIRD, "echo: z")
+
+
+async def test_openai_error_event_mid_stream_falls_back(
+    fakes: tuple[FakeAnthropic, FakeOpenAI], make_router: RouterFactory
+) -> None:
+    fa, fo = fakes
+    fo.script("gpt-small", MidStreamError(after_chunks=1, error_type="server_error", message="upstream died"))
+    router = make_router(config(primary=THIRD, fallbacks=[SECOND]), one_profile_each(), env(fa, fo))
+    events = Events()
+    result = await router.run(turn("q"), events)
+    assert result.model == SECOND and result.attempts[0].outcome == "server"
+    assert result.attempts[0].detail == "upstream died" and events.of(Fallback)[0].after_tokens
