@@ -20,8 +20,6 @@ from nexus.errors import EX_CONFIG
 
 auth_app = typer.Typer(help="Manage credential profiles (auth-profiles.json).", no_args_is_help=True)
 
-_FORCE: dict[str, bool] = {"force": False}
-
 
 def register(app: typer.Typer) -> None:
     app.add_typer(auth_app, name="auth")
@@ -29,6 +27,7 @@ def register(app: typer.Typer) -> None:
 
 @auth_app.callback()
 def _auth(
+    ctx: typer.Context,
     force: bool = typer.Option(
         False,
         "--force",
@@ -36,7 +35,7 @@ def _auth(
     ),
 ) -> None:
     """Credential profiles: keep two per provider, so one can take over when the other fails."""
-    _FORCE["force"] = force
+    ctx.obj = {"force": force}
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -44,7 +43,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _open_store() -> Any:
+def _open_store(ctx: typer.Context) -> Any:
     from nexus.auth.errors import UnreliableFilesystem
     from nexus.auth.source import resolve_store_path
     from nexus.auth.store import ProfileStore
@@ -62,7 +61,7 @@ def _open_store() -> Any:
             path,
             refresh_margin_s=config.auth.refresh_margin_s,
             lock_timeout_s=config.auth.lock_timeout_s,
-            force_unreliable_fs=_FORCE["force"] or config.auth.force_unreliable_fs,
+            force_unreliable_fs=bool((ctx.obj or {}).get("force")) or config.auth.force_unreliable_fs,
         )
     except UnreliableFilesystem as exc:
         raise _fail(str(exc)) from exc
@@ -148,9 +147,11 @@ def _lonely(rows: list[Any]) -> list[str]:
 
 
 @auth_app.command("list")
-def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+def list_(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")
+) -> None:
     """Profiles in the order they are tried: type, account, expiry, state, last use."""
-    store = _open_store()
+    store = _open_store(ctx)
     rows = store.report(cooldowns=_router_cooldowns())
     lonely = _lonely(rows)
     if as_json:
@@ -191,6 +192,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable o
 
 @auth_app.command("add-token")
 def add_token(
+    ctx: typer.Context,
     provider: str = typer.Argument(..., help="Provider, e.g. anthropic."),
     name: str | None = typer.Option(None, "--name", help="Profile name (default PROVIDER:token)."),
     expires_in: str | None = typer.Option(
@@ -209,7 +211,7 @@ def add_token(
         lifetime = parse_duration(expires_in) if expires_in else None
     except ValueError as exc:
         raise _fail(f"--expires-in: {exc}") from exc
-    store = _open_store()
+    store = _open_store(ctx)
     token = _read_secret("token", example=f"claude setup-token | nexus auth add-token {provider}")
     if token.startswith("sk-ant-api"):
         raise _fail(f"that is an API key, not a token: store it with `nexus auth add-key {provider}`")
@@ -228,6 +230,7 @@ def add_token(
 
 @auth_app.command("add-key")
 def add_key(
+    ctx: typer.Context,
     provider: str = typer.Argument(..., help="Provider, e.g. anthropic, openai, openrouter."),
     name: str | None = typer.Option(None, "--name", help="Profile name (default PROVIDER:key)."),
 ) -> None:
@@ -236,7 +239,7 @@ def add_key(
     from nexus.common.secret import Secret
 
     profile_name = _name(provider, name, "key")
-    store = _open_store()
+    store = _open_store(ctx)
     key = _read_secret("API key", example=f"cat key.txt | nexus auth add-key {provider}")
     store.put(Profile(name=profile_name, type=ProfileType.API_KEY, provider=provider, secret=Secret(key)))
     typer.echo(f"stored {profile_name} (api_key)")
@@ -244,6 +247,7 @@ def add_key(
 
 @auth_app.command("login")
 def login(
+    ctx: typer.Context,
     provider: str = typer.Argument(..., help="Only anthropic (Claude Pro/Max account) for now."),
     name: str | None = typer.Option(None, "--name", help="Profile name (default anthropic:oauth)."),
     token_url: str | None = typer.Option(None, "--token-url", hidden=True, help="Token endpoint override."),
@@ -266,7 +270,7 @@ def login(
             f"OAuth login is only available for anthropic; for {provider} use `nexus auth add-key {provider}`"
         )
     profile_name = _name(provider, name, "oauth")
-    store = _open_store()
+    store = _open_store(ctx)
     verifier, challenge = pkce_pair()
     typer.echo("1. Open this URL in a browser and authorize Nexus with your Claude account:")
     typer.echo(authorize_url(challenge, verifier))
@@ -301,6 +305,7 @@ def login(
 
 @auth_app.command("borrow")
 def borrow(
+    ctx: typer.Context,
     source: str = typer.Argument(..., help="Only claude-code for now."),
     name: str | None = typer.Option(None, "--name", help="Profile name (default anthropic:claude-code)."),
     path: str | None = typer.Option(
@@ -314,7 +319,7 @@ def borrow(
     if source != "claude-code":
         raise _fail(f"cannot borrow from {source!r}: supported: claude-code")
     profile_name = _name("anthropic", name, "claude-code")
-    store = _open_store()
+    store = _open_store(ctx)
     file = BorrowedFile(claude_code_credentials_path() if path is None else Path(path))
     try:
         file.read()
@@ -327,13 +332,13 @@ def borrow(
 
 
 @auth_app.command("refresh")
-def refresh(name: str = typer.Argument(..., help="Profile name.")) -> None:
+def refresh(ctx: typer.Context, name: str = typer.Argument(..., help="Profile name.")) -> None:
     """Refresh an OAuth profile now, under the same host-wide lock as the gateway."""
     import asyncio
 
     from nexus.auth.errors import CredentialUnavailable
 
-    store = _open_store()
+    store = _open_store(ctx)
     try:
         profile = asyncio.run(store.refresh(name))
     except CredentialUnavailable as exc:
@@ -344,13 +349,14 @@ def refresh(name: str = typer.Argument(..., help="Profile name.")) -> None:
 
 @auth_app.command("order")
 def order(
+    ctx: typer.Context,
     provider: str = typer.Argument(..., help="Provider whose order to set."),
     names: list[str] = typer.Argument(..., help="Profile names, first tried first."),
 ) -> None:
     """Set the order a provider's profiles are tried in (unlisted ones follow)."""
     from nexus.auth.errors import CredentialUnavailable
 
-    store = _open_store()
+    store = _open_store(ctx)
     try:
         store.set_order(provider, names)
     except CredentialUnavailable as exc:
@@ -359,9 +365,9 @@ def order(
 
 
 @auth_app.command("remove")
-def remove(name: str = typer.Argument(..., help="Profile name.")) -> None:
+def remove(ctx: typer.Context, name: str = typer.Argument(..., help="Profile name.")) -> None:
     """Delete a profile from the store."""
-    store = _open_store()
+    store = _open_store(ctx)
     if not store.remove(name):
         raise _fail(f"no profile {name!r}; see `nexus auth list`")
     typer.echo(f"removed {name}")
