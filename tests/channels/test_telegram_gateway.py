@@ -72,8 +72,12 @@ async def test_429_on_send_is_delivered_after_retry_after(
     assert len(calls) == 3
     assert delivered[0].sent_at - calls[1] >= 0.95, "the outbox waited the retry_after Telegram named"
     assert len(fake_tg.sent(OWNER)) == 1
-    item = gw.runtime.channels.outbox.by_key(f"run:{gw.runtime.store.session_runs('telegram:4242')[0].id}")
-    assert item is not None and item.status == "sent" and item.attempts == 2
+    key = f"run:{gw.runtime.store.session_runs('telegram:4242')[0].id}"
+    item = await until(
+        lambda: (i := gw.runtime.channels.outbox.by_key(key)) is not None and i.status == "sent" and i,
+        what="the outbox row marked sent",
+    )
+    assert item.attempts == 2 and item.last_error is None
     async with httpx.AsyncClient(base_url=gw.base_url) as anon:
         assert (await anon.get("/readyz")).status_code == 200
 

@@ -42,6 +42,11 @@ from nexus.common.secret import Secret
 
 MESSAGE_LIMIT = 4096
 
+# Opt into python-telegram-bot's future time-period type (timedelta) now: the old int form emits a
+# deprecation warning from inside PTB each time a RetryAfter is built, noise in logs (and an error
+# wherever warnings are errors). ``_retry_after_s`` reads either form.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
 
 def create(
     *, config: TelegramConfig, token: Secret, lock_dir: Path, clock: Clock | None = None
