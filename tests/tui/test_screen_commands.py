@@ -49,6 +49,8 @@ async def test_new_session_starts_empty_and_sends_there(gateway: RunningGateway)
         await until(
             "answered in the new session", lambda: [r.phase for r in app.engine.state.runs] == [Phase.DONE]
         )
+        await pilot.press(*"/new c2", "enter")  # back to the first session: its history comes back
+        await until("c2 history", lambda: [r.message for r in app.engine.state.runs] == ["in c2"])
     async with gateway.client() as http:
         other = (await http.get("/api/sessions/other/history")).json()["runs"]
     assert [r["message"] for r in other] == ["in other"]

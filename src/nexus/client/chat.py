@@ -185,9 +185,10 @@ class ChatEngine:
         await self._resync(conn)
         while True:
             self._wake.clear()
-            if self._state.session != session:  # /new: listen to the new session from now on
+            if self._state.session != session:  # /new: show its history and listen to it from now on
                 session = self._state.session
-                await conn.request("chat.subscribe", {"session": session})
+                body = await conn.request("chat.history", {"session": session, "limit": self._history_limit})
+                self._set(st.history(self._state, list(body.get("runs") or []), self._clock.monotonic()))
             for key, text in list(self._outbox.items()):
                 await self._deliver(conn, key, text)
             wait = await self._enforce_deadlines(conn)
