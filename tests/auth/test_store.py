@@ -265,3 +265,20 @@ async def test_a_peer_token_that_is_itself_due_is_refreshed_not_adopted(
     clock.advance(3600 - 30)  # ...and b comes back (a stalled process) when that token is due too
     renewed = await b.unauthorized("anthropic:main", stale)
     assert renewed is not None and oauth.refreshes == 2 and oauth.stats.reuse_detected == 0
+
+
+def test_http_timeout_must_be_shorter_than_the_lock_wait(store_path, local_mounts) -> None:
+    with pytest.raises(ValueError, match="shorter than lock_timeout_s"):
+        make_store(store_path, local_mounts, lock_timeout_s=2.0, http_timeout_s=2.0)
+    assert make_store(store_path, local_mounts, lock_timeout_s=2.0) is not None  # default: half the wait
+
+
+async def test_unknown_and_invalid_profiles_name_the_fix(store_path, local_mounts) -> None:
+    write_store(store_path, {"anthropic:bad": {"type": "oauth", "provider": "anthropic", "access": "x"}})
+    store = make_store(store_path, local_mounts)
+    with pytest.raises(CredentialUnavailable, match="nexus auth remove anthropic:bad"):
+        await store.credential("anthropic:bad")
+    with pytest.raises(CredentialUnavailable, match="see `nexus auth list`"):
+        await store.credential("anthropic:nope")
+    [state] = store.profiles("anthropic")
+    assert not state.usable and "profiles.anthropic:bad.refresh" in (state.reason or "")
