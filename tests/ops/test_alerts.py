@@ -12,7 +12,7 @@ import pytest
 
 from nexus.common import NexusPaths
 from nexus.common.clock import FakeClock
-from nexus.ops.alerts import (
+from nexus.alerts import (
     Alert,
     Alerter,
     AlertKind,

@@ -80,7 +80,7 @@ def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
                 paths=paths,
                 router=router,
                 sock=sock,
-                on_ready=functools.partial(_link_auth, credentials=credentials),
+                on_ready=functools.partial(_on_ready, credentials=credentials),
             )
         )
     except ConfigError as exc:
@@ -99,10 +99,21 @@ def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
     return 0
 
 
-def _link_auth(runtime: Any, *, credentials: Any) -> None:
+def _on_ready(runtime: Any, *, credentials: Any) -> None:
+    """Attach what the gateway reports about: the credential store, and alerts to the owner."""
+    from nexus.alerts import Alerter
+    from nexus.gateway.alerting import AlertWatcher
     from nexus.gateway.auth_link import link_auth
 
     link_auth(runtime, credentials)
+    alerts = runtime.config.alerts
+    AlertWatcher(
+        runtime,
+        Alerter.from_config(alerts, runtime.paths),
+        credentials.profiles_report,
+        interval_s=alerts.check_interval_s,
+        models_down_after_s=alerts.models_down_after_s,
+    ).start()
 
 
 def fatal(paths: Any, cause: str, message: str, code: int) -> int:

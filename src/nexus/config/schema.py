@@ -85,6 +85,9 @@ class AlertsConfig(_Strict):
     command: str | None = None
     """A shell command that receives each alert as JSON on stdin."""
     min_interval_s: float = Field(default=600.0, ge=0, le=86_400)
+    models_down_after_s: float = Field(default=600.0, gt=0, le=86_400)
+    """Alert when every model has failed for this long with no answer in between."""
+    check_interval_s: float = Field(default=60.0, gt=0, le=86_400)
 
 
 class NexusConfig(_Strict):

@@ -1,0 +1,107 @@
+"""Tell the owner, from inside the gateway: needs-reauth, expiring tokens, every model failing.
+
+The detectors and the storm policy live in :mod:`nexus.alerts`; this module only feeds them what
+the gateway sees (run outcomes, auth events, profile reports) and delivers what passes: the
+``[alerts] command`` hook, an ``alert`` event to every connected client, and the owner's chat
+through the channels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from nexus.alerts import Alert, Alerter, ReportLike, Verdict, models_down_alert, profile_alerts, recent_alerts
+from nexus.gateway.events import Event
+from nexus.gateway.runner import GATEWAY_MODEL
+from nexus.gateway.runtime import GatewayRuntime
+from nexus.protocol import frames
+
+log = logging.getLogger(__name__)
+
+EV_ALERT = "alert"
+
+
+class AlertWatcher:
+    def __init__(
+        self,
+        runtime: GatewayRuntime,
+        alerter: Alerter,
+        reports: Callable[[], Iterable[ReportLike]],
+        *,
+        interval_s: float = 60.0,
+        models_down_after_s: float = 600.0,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._runtime = runtime
+        self._alerter = alerter
+        self._reports = reports
+        self._interval = interval_s
+        self._models_down_after = models_down_after_s
+        self._now = now
+        self.failing_since: float | None = None
+        self.last_success: float | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._runtime.bus.listen(self.observe)
+        self._runtime.status_providers.append(self._status)
+        self._task = asyncio.create_task(self._loop(), name="alerts")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def observe(self, event: Event) -> None:
+        """Track whether models answer at all; wake at once when a profile needs a human."""
+        if event.name == frames.EV_RUN_FINAL and event.payload.get("model") not in (None, GATEWAY_MODEL):
+            self.last_success = self._now()
+            self.failing_since = None
+        elif event.name == frames.EV_RUN_ERROR and event.payload.get("attempts"):
+            if self.failing_since is None:
+                self.failing_since = self._now()
+        elif event.name == "auth.needs_reauth":
+            self._wake.set()
+
+    def due_alerts(self) -> list[Alert]:
+        now = self._now()
+        alerts = profile_alerts(self._reports(), now=now)
+        down = models_down_alert(
+            failing_since=self.failing_since,
+            last_success=self.last_success,
+            now=now,
+            threshold_s=self._models_down_after,
+        )
+        return [*alerts, *([down] if down else [])]
+
+    async def check(self) -> list[tuple[Alert, Verdict]]:
+        outcomes = []
+        for alert in self.due_alerts():
+            verdict = await self._alerter.anotify(alert)
+            outcomes.append((alert, verdict))
+            if verdict is Verdict.SEND:
+                self._runtime.bus.publish(EV_ALERT, alert.to_json())
+                channels = self._runtime.channels
+                if channels is not None:
+                    with contextlib.suppress(Exception):
+                        channels.notify_owner(f"Nexus alert: {alert.message}. Fix: {alert.remedy}")
+        return outcomes
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception:
+                log.exception("alert check failed; trying again next interval")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+
+    def _status(self) -> list[tuple[str, object]]:
+        return [("alerts", recent_alerts(self._runtime.paths)[-10:])]
