@@ -211,6 +211,9 @@ def test_down_leaves_nothing_and_is_idempotent(home: Home) -> None:
     home.wait_ready()
     wait_until(home.pidfile().exists, timeout=5, what="pidfile")
     pids = home.read_pids()
+    logs = home.nexus("logs", "-n", "20", "--which", "supervisor")
+    assert "generation 1 started" in logs.stdout
+    assert "generation 1 ready" in logs.stdout
     assert home.nexus("down").returncode == 0
     assert [p for p in pids if alive(p)] == []
     assert home.marked() == []

@@ -230,7 +230,7 @@ def render_status(doc: Mapping[str, Any]) -> str:
     if sup.get("state") == "crash-loop":
         lines.append(
             f"CRASH LOOP: the gateway keeps dying ({last.get('cause') if last else '?'}); "
-            "retrying at the backoff cap. See `nexus logs`."
+            "quick failures are retried at the backoff cap. See `nexus logs`."
         )
     if sup.get("state") == "blocked":
         lines.append(

@@ -39,6 +39,7 @@ from nexus.supervisor.listener import PortInUse, bind_listener, port_holder
 from nexus.supervisor.logs import GATEWAY_LOG, OutputPump
 from nexus.supervisor.notify import NotifySocket
 from nexus.supervisor.records import (
+    KEEP_GENERATIONS,
     GenerationRecord,
     RunFiles,
     load_generations,
@@ -148,7 +149,15 @@ class Supervisor:
             await self._setup()
             self._set_state(SupervisorState.RUNNING)
             while not self._stop:
-                gen = self._start()
+                try:
+                    gen = self._start()
+                except OSError as exc:  # fork/exec failed: EAGAIN, ENOMEM, a missing /bin/sh
+                    self.failures += 1
+                    delay = policy.backoff_delay(self.failures, self.cfg, uniform=self.uniform)
+                    self.log.error("could not start the gateway (%s); retrying in %.2fs", exc, delay)
+                    self._set_state(SupervisorState.BACKOFF)
+                    await self._wait_delay(delay)
+                    continue
                 exit_ = await self._watch_generation(gen)
                 await self._finish(gen)
                 if self._stop:
@@ -248,6 +257,7 @@ class Supervisor:
                 started_at=gen.started_wall,
             )
         )
+        self.records = self.records[-KEEP_GENERATIONS:]
         save_generations(self.files, self.records)
         loop = asyncio.get_running_loop()
         if gen.pidfd is not None:
@@ -413,7 +423,7 @@ class Supervisor:
             if decision.crash_loop:
                 self._set_state(SupervisorState.CRASH_LOOP)
                 self.log.error(
-                    "crash loop: %d unclean exits in %.0fs, last cause %s; retrying every %.0fs",
+                    "crash loop: %d unclean exits in %.0fs, last cause %s; next start in %.0fs",
                     len([t for t in self.unclean_exits if now - t <= self.cfg.crash_loop_window_s]),
                     self.cfg.crash_loop_window_s,
                     cause,
@@ -442,6 +452,11 @@ class Supervisor:
             return "config", "exit 78: configuration or credentials unusable (see logs/gateway.log)"
         if exit_.code == 0:
             return "exit", "exited with status 0"
+        if exit_.code in (126, 127):
+            return (
+                "crash",
+                f"exit status {exit_.code}: command not found or not executable: {self.options.argv[0]}",
+            )
         return "crash", f"exit status {exit_.code}"
 
     async def _wait_delay(self, delay: float) -> None:

@@ -4,8 +4,9 @@ No I/O and no clock reads here: the loop passes times in, tests pass tables of c
 
     exit 78 (EX_CONFIG)             -> BLOCK: restarting will not help; wait for a file change or `restart`
     crash loop (>= N unclean exits   -> RESTART after the cap (60 s): at most 60 restarts an hour, named
-      in the window)                    with its cause in `nexus status`
-    ready for >= healthy_after_s     -> RESTART at once
+      in the window) and this one       with its cause in `nexus status`
+      never got healthy
+    ready for >= healthy_after_s     -> RESTART at once (named as a crash loop if it is one)
     otherwise                       -> RESTART after exponential backoff with jitter
     ran healthy >= reset_after_s     -> the backoff counter starts over
 """
@@ -93,10 +94,11 @@ def decide(
     healthy = ready_for_s is not None and ready_for_s >= cfg.healthy_after_s
     if ready_for_s is not None and ready_for_s >= cfg.backoff_reset_after_s:
         failures = 0
-    if not exit.clean and in_crash_loop(unclean_exit_times, now, cfg):
-        return Decision(Action.RESTART, cfg.backoff_max_s, failures + 1, crash_loop=True)
+    looping = not exit.clean and in_crash_loop(unclean_exit_times, now, cfg)
     if healthy:
-        return Decision(Action.RESTART, 0.0, failures, crash_loop=False)
+        return Decision(Action.RESTART, 0.0, failures, crash_loop=looping)
+    if looping:
+        return Decision(Action.RESTART, cfg.backoff_max_s, failures + 1, crash_loop=True)
     failures += 1
     return Decision(Action.RESTART, backoff_delay(failures, cfg, uniform=uniform), failures, crash_loop=False)
 
