@@ -8,6 +8,7 @@ router owns retries. Every SDK exception is translated here into :mod:`nexus.mod
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -28,6 +29,7 @@ from nexus.models.providers._common import (
     redact,
     transport_error,
 )
+from nexus.models.providers._sse import SSEDecoder, SSEEvent
 from nexus.models.types import ModelRequest, StreamEnd, StreamItem, TextDelta, Usage
 
 if TYPE_CHECKING:
@@ -109,32 +111,29 @@ class AnthropicProvider:
         anthropic = sdk()
         client = self._clients.get((credential.kind, credential.secret))
         deadline = Deadline(self._timeouts, request.budget_s, provider=self.name, model=request.model)
-        input_tokens = output_tokens = 0
-        stop_reason: str | None = None
-        finished = False
-        stream: Any = None
+        state = _MessageState()
+        opened: Any = None
+        entered = False
         try:
-            stream = await deadline.wait(client.messages.create(**self._params(request)))
-            events = stream.__aiter__()
-            while True:
+            # the SDK builds, authenticates and sends the request and raises on an error status; the
+            # body we decode ourselves (see _sse): SDK event models cost more CPU than the router
+            opened = client.messages.with_streaming_response.create(**self._params(request))
+            response = await deadline.wait(opened.__aenter__())
+            entered = True
+            decoder = SSEDecoder()
+            chunks = response.iter_bytes().__aiter__()
+            ended = False
+            while not ended:  # read to the end even after message_stop, so the connection is reused
                 try:
-                    event = await anext_within(events, deadline)
+                    events = decoder.feed(await anext_within(chunks, deadline))
                 except StopAsyncIteration:
-                    break
-                deadline.event_seen()
-                kind = event.type
-                if kind == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta" and delta.text:
+                    events, ended = decoder.flush(), True
+                for event in events:
+                    text = state.apply(event, provider=self.name, model=request.model)
+                    deadline.event_seen()
+                    if text:
                         deadline.text_seen()
-                        yield TextDelta(delta.text)
-                elif kind == "message_start":
-                    input_tokens = event.message.usage.input_tokens or 0
-                elif kind == "message_delta":
-                    stop_reason = event.delta.stop_reason
-                    output_tokens = event.usage.output_tokens or 0
-                elif kind == "message_stop":
-                    finished = True
+                        yield TextDelta(text)
         except ProviderError:
             raise
         except anthropic.APIError as exc:
@@ -142,16 +141,52 @@ class AnthropicProvider:
         except httpx2.TransportError as exc:
             raise transport_error(exc, provider=self.name, model=request.model) from exc
         finally:
-            if stream is not None:
-                await stream.close()
-        if not finished:
+            if entered:
+                await opened.__aexit__(None, None, None)
+        if not state.finished:
             raise ConnectionFailed(
                 "stream ended before message_stop", provider=self.name, model=request.model
             )
-        yield StreamEnd(stop_reason=stop_reason, usage=Usage(input_tokens, output_tokens))
+        yield StreamEnd(stop_reason=state.stop_reason, usage=Usage(state.input_tokens, state.output_tokens))
 
     async def aclose(self) -> None:
         await self._clients.aclose()
+
+
+class _MessageState:
+    """What the Messages event sequence has told us so far."""
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.stop_reason: str | None = None
+        self.finished = False
+
+    def apply(self, event: SSEEvent, *, provider: str, model: str) -> str | None:
+        """Fold one event in; its answer text, if any. An ``error`` event raises the classified error."""
+        kind = event.event
+        if kind == "content_block_delta":
+            delta = json.loads(event.data).get("delta") or {}
+            return delta.get("text") if delta.get("type") == "text_delta" else None
+        if kind == "message_start":
+            usage = (json.loads(event.data).get("message") or {}).get("usage") or {}
+            self.input_tokens = int(usage.get("input_tokens") or 0)
+        elif kind == "message_delta":
+            data = json.loads(event.data)
+            self.stop_reason = (data.get("delta") or {}).get("stop_reason")
+            self.output_tokens = int((data.get("usage") or {}).get("output_tokens") or 0)
+        elif kind == "message_stop":
+            self.finished = True
+        elif kind == "error":
+            try:
+                body = json.loads(event.data)
+            except ValueError:
+                body = event.data
+            facts = facts_from_response(None, body)
+            raise error_for(
+                replace(facts, message=redact(facts.message or "error event")), provider=provider, model=model
+            )
+        return None
 
 
 async def _close(client: anthropic.AsyncAnthropic) -> None:
