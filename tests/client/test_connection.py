@@ -13,6 +13,7 @@ from nexus.client import (
     GatewayEvent,
     GatewayHTTP,
     GatewayNotRunning,
+    ProtocolMismatch,
     RequestFailed,
     SeqGap,
     Unauthorized,
@@ -56,6 +57,11 @@ async def test_wrong_and_missing_token_are_unauthorized_with_the_fix(gateway: Ru
     assert gateway.token not in str(wrong.value)
     with pytest.raises(Unauthorized, match="nexus up"):
         await Connection.open(endpoint_of(gateway, token=None))
+
+
+async def test_a_protocol_mismatch_says_to_upgrade(gateway: RunningGateway) -> None:
+    with pytest.raises(ProtocolMismatch, match="upgrade the client"):
+        await Connection.open(endpoint_of(gateway), protocol=99)
 
 
 async def test_request_errors_are_typed(gateway: RunningGateway) -> None:

@@ -28,6 +28,9 @@ from nexus.client.endpoint import Endpoint
 from nexus.client.errors import ClientError, ConnectionLost, ProtocolMismatch, RequestFailed, Unauthorized
 from nexus.common.clock import Clock, SystemClock
 
+STABLE_AFTER_S = 5.0
+"""A connection that lasted this long resets the reconnect backoff."""
+
 Connector = Callable[[Endpoint], Awaitable[Connection]]
 
 
@@ -162,11 +165,26 @@ class ChatEngine:
                     raise
                 await self._pause(self._backoff.delay(attempt, rand=self._rand))
                 continue
-            attempt = 0
+            connected_at = self._clock.monotonic()
             try:
                 await self._serve(conn)
-            except ConnectionLost as exc:
-                self._set(st.set_link(self._state, st.Link.RECONNECTING, attempt=1, detail=str(exc)))
+            except (Unauthorized, ProtocolMismatch) as exc:
+                self._set(st.set_link(self._state, st.Link.FAILED, detail=str(exc)))
+                raise
+            except (ConnectionLost, RequestFailed) as exc:
+                # a connection that held for a while starts the count afresh; one that drops at once
+                # (a gateway in a crash loop) keeps backing off instead of spinning
+                stable = self._clock.monotonic() - connected_at >= STABLE_AFTER_S
+                attempt = 1 if stable else attempt + 1
+                self._set(st.set_link(self._state, st.Link.RECONNECTING, attempt=attempt, detail=str(exc)))
+                if not stable:
+                    await self._pause(self._backoff.delay(attempt, rand=self._rand))
+            except Exception as exc:
+                detail = (
+                    f"the chat client stopped on an internal error ({type(exc).__name__}: {exc}); restart it"
+                )
+                self._set(st.set_link(self._state, st.Link.FAILED, detail=detail))
+                raise
             finally:
                 self._conn = None
                 await conn.close()

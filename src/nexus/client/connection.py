@@ -88,6 +88,7 @@ class Connection:
         *,
         client_name: str = "nexus-client",
         open_timeout: float = OPEN_TIMEOUT_S,
+        protocol: int = PROTOCOL_VERSION,
     ) -> Connection:
         """Connect and shake hands; raise GatewayNotRunning, Unauthorized, ProtocolMismatch or ConnectionLost."""
         try:
@@ -115,7 +116,7 @@ class Connection:
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             raise ConnectionLost(f"cannot reach the gateway at {endpoint.address}: {_describe(exc)}") from exc
         conn = cls(ws, endpoint=endpoint)
-        params: dict[str, Any] = {"protocol": PROTOCOL_VERSION, "client": {"name": client_name}}
+        params: dict[str, Any] = {"protocol": protocol, "client": {"name": client_name}}
         if endpoint.token is not None:
             params["token"] = endpoint.token.reveal()
         try:
