@@ -184,8 +184,8 @@ async def test_a_hanging_provider_is_explained_then_the_deadline_ends_the_wait(
         gave_up = await until("the run deadline", lambda: "gave up" in status(app), timeout=6)
         line = status(app)
         run_id = app.engine.state.runs[-1].run_id
-    assert took < 1.0 + 0.8  # the idle deadline, plus one round trip and a poll
-    assert took + gave_up < 3.0 + 0.8
+    assert took < 1.0 + 1.5  # the idle deadline, plus a round trip and render on a busy 2-core box
+    assert took + gave_up < 3.0 + 1.5
     assert f"run {run_id} stays in the gateway" in line
     async with http(live_gateway) as client:
         assert (await client.get(f"/api/runs/{run_id}")).json()["status"] == "running"  # still retrievable
