@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from nexus.auth.policy import (
     DAY_S,
@@ -156,3 +158,26 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="365d"):
         parse_duration(text)
+
+
+@given(
+    configured=st.floats(min_value=0, max_value=86_400),
+    lifetime=st.floats(min_value=0.001, max_value=10 * 86_400),
+)
+def test_margin_never_exceeds_a_quarter_of_the_lifetime(configured: float, lifetime: float) -> None:
+    margin = refresh_margin(configured, lifetime)
+    assert 0 <= margin <= configured and margin <= lifetime / 4 + 1e-9
+
+
+@given(
+    expires=st.floats(min_value=0, max_value=4e9),
+    margin=st.floats(min_value=0, max_value=86_400),
+    before=st.floats(min_value=0, max_value=86_400),
+)
+def test_a_token_is_always_due_by_its_expiry_and_never_before_its_margin(
+    expires: float, margin: float, before: float
+) -> None:
+    assert refresh_due(now_s=expires, expires_s=expires, margin_s=margin)
+    assume(abs(before - margin) > 1e-3)  # away from the boundary, where float rounding decides
+    due_early = refresh_due(now_s=expires - before, expires_s=expires, margin_s=margin)
+    assert due_early is (before < margin)
