@@ -365,6 +365,11 @@ async def test_pinned_model_is_strict(
     with pytest.raises(TurnFailed) as failed:
         await router.run(turn(pinned=ModelRef.parse(SECOND)), Events())
     assert "pinned" in failed.value.summary and fo.count() == 0 and fa.count("claude-opus") == 0
+    # pinning any known provider works, even one outside the chain
+    elsewhere = await router.run(turn(pinned=ModelRef.parse("openai/gpt-big")), Events())
+    assert (elsewhere.model, elsewhere.fell_back) == ("openai/gpt-big", False)
+    with pytest.raises(NoProviderConfigured):  # a provider Nexus does not know has no credential either
+        await router.run(turn(pinned=ModelRef.parse("mystery/m")), Events())
 
 
 async def test_revoked_credential_is_reported_and_cools_until_the_credential_changes(

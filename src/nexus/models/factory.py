@@ -174,8 +174,7 @@ def build_router(
                 for name in unknown
             ],
         )
-    used = {ref.provider for ref in chain}
-    built = {name: make_provider(specs[name]) for name in sorted(used)}
+    built = {name: make_provider(spec) for name, spec in specs.items()}  # cheap: SDKs load on first use
     built.update(providers or {})
     return Router(
         chain=chain,

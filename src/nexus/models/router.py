@@ -189,6 +189,11 @@ class Router:
             if budget <= 0:
                 attempts.append(AttemptRecord(slot.model, profile, "skipped:turn_deadline"))
                 break
+            try:
+                credential = await self._credential(slot)
+            except _CredentialUnavailable as exc:
+                attempts.append(AttemptRecord(slot.model, profile, "skipped:credential", detail=exc.reason))
+                continue
 
             if pending is not None:
                 origin, reason, after_tokens = pending
@@ -202,11 +207,7 @@ class Router:
                 self._probing.add(key)
             progress = _Progress()
             try:
-                await self._attempt(slot, turn, budget, sink, progress)
-            except _CredentialUnavailable as exc:
-                attempts.append(AttemptRecord(slot.model, profile, "skipped:credential", detail=exc.reason))
-                sent -= 1
-                continue
+                await self._attempt(slot, credential, turn, budget, sink, progress)
             except ProviderError as err:
                 attempts.append(
                     AttemptRecord(slot.model, profile, err.kind.value, err.status, err.message[:300])
@@ -299,7 +300,10 @@ class Router:
             started = time.perf_counter()
             turn = Turn(run_id="probe", messages=(), system=None)
             try:
-                await self._attempt(slot, turn, timeout_s, lambda _e: None, _Progress(), probe=True)
+                credential = await self._credential(slot)
+                await self._attempt(
+                    slot, credential, turn, timeout_s, lambda _e: None, _Progress(), probe=True
+                )
             except _CredentialUnavailable as exc:
                 results.append(ProbeResult(slot.model, profile, False, "unusable", exc.reason))
                 continue
@@ -366,6 +370,7 @@ class Router:
     async def _attempt(
         self,
         slot: Slot,
+        credential: Credential,
         turn: Turn,
         budget: float,
         sink: EventSink,
@@ -375,10 +380,7 @@ class Router:
     ) -> None:
         assert slot.profile is not None
         profile = slot.profile.profile
-        provider = self._providers.get(slot.ref.provider)
-        if provider is None:
-            raise _CredentialUnavailable(f"provider {slot.ref.provider!r} is not configured")
-        credential = await self._credential(slot)
+        provider = self._providers[slot.ref.provider]
         progress.fingerprint = credential.secret.fingerprint()
         request = self._request(slot, turn, budget, probe=probe)
         started = self._clock.monotonic()
@@ -468,6 +470,11 @@ class Router:
     def _skip_reason(
         self, slot: Slot, failed_models: set[str], overflowed: int | bool | None
     ) -> tuple[str, str] | None:
+        if slot.ref.provider not in self._providers:
+            return (
+                "no_provider",
+                f"provider {slot.ref.provider!r} is not configured: add a [providers.NAME] table",
+            )
         if slot.profile is None:
             return ("no_credential", f"no credential for provider {slot.ref.provider}")
         if not slot.profile.usable:
