@@ -340,8 +340,10 @@ class ChannelManager:
                 return
             if event.kind in ("delta", "reset"):
                 pump = self._streams.get(event.run_id) or self._new_pump(route, event.run_id)
-                if pump is not None:
-                    pump.feed(event.text or "") if event.kind == "delta" else pump.reset()
+                if pump is not None and event.kind == "delta":
+                    pump.feed(event.text or "")
+                elif pump is not None:
+                    pump.reset()
             elif event.kind in ("final", "error"):
                 pump = self._streams.get(event.run_id)
                 if pump is not None:
