@@ -65,9 +65,16 @@ class AnthropicProvider:
         paid here, not by the first turn that needs to fall over."""
         anthropic = sdk()
         request = httpx2.Request("POST", f"{self.base_url}/v1/messages")
-        response = httpx2.Response(429, request=request)
-        body = {"type": "error", "error": {"type": "rate_limit_error", "message": "warm-up"}}
-        anthropic.RateLimitError("warm-up", response=response, body=body)
+        for status, cls in (
+            (400, anthropic.BadRequestError),
+            (401, anthropic.AuthenticationError),
+            (404, anthropic.NotFoundError),
+            (429, anthropic.RateLimitError),
+            (500, anthropic.InternalServerError),
+            (529, anthropic.OverloadedError),
+        ):
+            body = {"type": "error", "error": {"type": "api_error", "message": "warm-up"}}
+            cls("warm-up", response=httpx2.Response(status, request=request), body=body)
 
     def _make_client(self, key: object) -> anthropic.AsyncAnthropic:
         anthropic = sdk()
