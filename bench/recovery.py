@@ -361,6 +361,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 rounds, short crash-loop window")
     parser.add_argument("--only", default="nexus,supervisord,circus")
     parser.add_argument("--loop-window", type=float, default=20.0)
+    parser.add_argument(
+        "--scenarios",
+        default="",
+        help="comma list of crash-tiny, crash-gateway, hang, orphan, loop (default: all)",
+    )
     args = parser.parse_args()
     rounds = 3 if args.quick else args.rounds
     window = 8.0 if args.quick else args.loop_window
@@ -372,13 +377,19 @@ def main() -> None:
         bench_venv()
     print(f"machine: {os.cpu_count()} cores, {sys.platform}; rounds={rounds}")
     scenarios: list[tuple[str, Callable[[type[Subject]], str]]] = [
-        ("crash, tiny child", lambda k: crash(k, [PY, str(TINY)], rounds)),
-        ("crash, real gateway", lambda k: crash(k, ["gateway"], rounds, pidfile=False)),
-        ("hang (SIGSTOP)", hang),
-        ("orphan holds port", orphan),
-        ("crash loop", lambda k: crash_loop(k, window)),
+        ("crash-tiny: kill -9 of a tiny child", lambda k: crash(k, [PY, str(TINY)], rounds)),
+        (
+            "crash-gateway: kill -9 of the real gateway",
+            lambda k: crash(k, ["gateway"], rounds, pidfile=False),
+        ),
+        ("hang: SIGSTOP of the child", hang),
+        ("orphan: a double-forked grandchild holds the port", orphan),
+        ("loop: a child that exits 1 at once", lambda k: crash_loop(k, window)),
     ]
+    wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
     for title, run in scenarios:
+        if wanted and not any(title.startswith(w) for w in wanted):
+            continue
         print(f"\n== {title}")
         for name in names:
             try:
