@@ -462,3 +462,17 @@ async def test_openai_error_event_mid_stream_falls_back(
     result = await router.run(turn("q"), events)
     assert result.model == SECOND and result.attempts[0].outcome == "server"
     assert result.attempts[0].detail == "upstream died" and events.of(Fallback)[0].after_tokens
+
+
+async def test_the_later_of_a_profile_and_a_model_cooldown_governs(
+    fakes: tuple[FakeAnthropic, FakeOpenAI], make_router: RouterFactory, clock: FakeClock
+) -> None:
+    fa, fo = fakes
+    fa.script("claude-opus", Error(429, retry_after=7200))  # opus cools 2 h (per model)
+    fa.script("claude-sonnet", Error.spend_cap())  # the whole profile cools 1 h
+    router = make_router(config(), one_profile_each(), env(fa, fo))
+    assert (await router.run(turn(), Events())).model == THIRD
+    clock.advance(3601)  # the profile-wide cooldown is over, opus's is not
+    result = await router.run(turn(), Events())
+    assert result.model == SECOND and result.attempts[0].outcome == "skipped:cooling:rate_limit"
+    assert fa.count("claude-opus") == 1

@@ -488,8 +488,16 @@ class Router:
         return None
 
     def _entry(self, profile: str, model: str) -> CooldownEntry | None:
-        """The cooldown that governs (profile, model): a profile-wide one first."""
-        return self._state.cooldowns.get((profile, ANY_MODEL)) or self._state.cooldowns.get((profile, model))
+        """The cooldown that governs (profile, model): of a profile-wide and a per-model one, the later."""
+        found = [
+            e
+            for e in (
+                self._state.cooldowns.get((profile, ANY_MODEL)),
+                self._state.cooldowns.get((profile, model)),
+            )
+            if e
+        ]
+        return max(found, key=lambda e: e.until) if found else None
 
     def _admission(self, slot: Slot) -> tuple[Key, Admission]:
         assert slot.profile is not None
