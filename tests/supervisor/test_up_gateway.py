@@ -89,3 +89,20 @@ def test_a_config_error_blocks_with_its_cause_and_resumes_when_fixed(home: Home)
     home.paths.config_file.write_text(good)
     home.wait_ready(generation=2, timeout=20)
     assert get_healthz(home.port)
+
+
+def test_kill9_of_the_supervisor_then_up_again_replaces_the_orphaned_gateway(home: Home) -> None:
+    assert home.nexus("up", "--background").returncode == 0
+    old = home.wait_ready(timeout=20)
+    supervisor_pid = home.status()["supervisor"]["pid"]
+    os.kill(supervisor_pid, signal.SIGKILL)
+    wait_until(lambda: not alive(supervisor_pid), timeout=5, what="supervisor dead")
+    assert alive(old["pid"])  # the orphaned gateway still holds the socket
+    assert home.status()["supervisor"]["state"] == "stopped"
+    again = home.nexus("up", "--background")
+    assert again.returncode == 0, again.stdout + again.stderr
+    new = home.wait_ready(generation=old["generation"] + 1, timeout=20)
+    wait_until(lambda: not alive(old["pid"]), timeout=5, what="the orphaned gateway killed")
+    assert new["pid"] != old["pid"]
+    assert get_healthz(home.port)
+    assert home.marked() == [new["pid"]]
