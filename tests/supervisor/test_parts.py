@@ -198,3 +198,45 @@ def test_importing_the_supervisor_loads_no_gateway_model_or_ui_code() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_stale_status_file_cannot_claim_a_running_supervisor(tmp_path: Path) -> None:
+    from nexus.common import FileLock, NexusPaths
+    from nexus.supervisor import render_status, status
+    from nexus.supervisor.records import write_status
+
+    paths = NexusPaths(home=tmp_path)
+    paths.ensure()
+    files = RunFiles.of(paths)
+    snapshot = {
+        "supervisor": {"pid": os.getpid(), "state": "running"},
+        "gateway": {
+            "pid": 4242,
+            "state": "ready",
+            "started_at": 1000.0,
+            "ready_at": 1001.0,
+            "restart_times": [-100.0, 3000.0, 3500.0],
+            "last_exit": {"code": 3, "signal": None, "cause": "dependency", "message": "db gone"},
+        },
+    }
+    write_status(files, snapshot)
+    doc = status(paths, now=lambda: 3600.0)
+    assert doc["supervisor"] == {"pid": None, "state": "stopped"}  # nobody holds the lock
+    assert doc["gateway"]["pid"] is None and doc["gateway"]["state"] == "stopped"
+    assert doc["gateway"]["restarts_last_hour"] == 2
+    assert doc["gateway"]["last_exit"]["cause"] == "dependency"
+
+    lock = FileLock(files.lock)
+    assert lock.try_acquire()
+    try:
+        import psutil
+
+        lock.write_owner(json.dumps({"pid": os.getpid(), "create_time": psutil.Process().create_time()}))
+        live = status(paths, now=lambda: 3600.0)
+    finally:
+        lock.release()
+    assert live["supervisor"]["state"] == "running"
+    assert live["gateway"]["uptime_s"] == 2599.0  # since READY=1
+    text = render_status(live)
+    assert "gateway:    ready (pid 4242" in text
+    assert "cause dependency: db gone" in text

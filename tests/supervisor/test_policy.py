@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from nexus.config import SupervisorConfig
-from nexus.supervisor.policy import Action, Exit, backoff_delay, decide, in_crash_loop, restarts_in_last_hour
+from nexus.supervisor.policy import (
+    Action,
+    Exit,
+    backoff_delay,
+    decide,
+    in_crash_loop,
+    liveness_failure,
+    restarts_in_last_hour,
+)
 
 CFG = SupervisorConfig()  # 0.5 s doubling to 60 s, healthy after 10 s, reset after 600 s, 5 exits in 300 s
 
@@ -123,3 +131,25 @@ def test_the_incidents_388_restarts_an_hour_become_at_most_60() -> None:
 
 def test_restarts_in_the_last_hour() -> None:
     assert restarts_in_last_hour([0.0, 100.0, 3000.0, 3700.0], 3700.0) == 3
+
+
+@pytest.mark.parametrize(
+    ("now", "ready_at", "last_beat", "probe_failures", "expected"),
+    [
+        (10.0, 1.0, 9.0, 0, None),  # heartbeats flowing
+        (10.0, 1.0, 4.9, 0, "watchdog"),  # 5.1 s without one (timeout 5 s)
+        (10.0, 1.0, 5.0, 0, None),  # exactly at the bound: not yet
+        (10.0, 1.0, None, 0, None),  # a child that never heartbeats is not watched by the watchdog
+        (10.0, 1.0, 9.0, 3, "liveness"),  # 3 failed /healthz probes in a row
+        (10.0, 1.0, 9.0, 2, None),
+        (61.0, None, None, 0, "start-timeout"),  # no READY=1 within start_timeout_s (60 s)
+        (59.0, None, None, 0, None),
+    ],
+)
+def test_liveness_failure(
+    now: float, ready_at: float | None, last_beat: float | None, probe_failures: int, expected: str | None
+) -> None:
+    got = liveness_failure(
+        now=now, started=0.0, ready_at=ready_at, last_beat=last_beat, probe_failures=probe_failures, cfg=CFG
+    )
+    assert got == expected

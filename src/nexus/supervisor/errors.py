@@ -28,7 +28,7 @@ class PortHeldByForeign(SupervisorError):
         how = (
             f"stop it (kill {pid}) or choose another port: set [gateway] port in nexus.toml or NEXUS_PORT"
             if pid is not None
-            else "find it with `ss -ltnp` (as root) or choose another port with NEXUS_PORT"
+            else f"find it with `lsof -iTCP:{port} -sTCP:LISTEN` (as root) or choose another port with NEXUS_PORT"
         )
         super().__init__(f"port {host}:{port} is held by {holder}, which is not a Nexus process; {how}")
 

@@ -295,17 +295,16 @@ class Supervisor:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._next_check_in())
 
     def _failed_check(self) -> str | None:
-        """Which liveness rule the running generation breaks now, if any (pure over the bookkeeping)."""
-        now = self.clock.monotonic()
         w = self._watch
         assert self.gen is not None
-        if w.last_beat is not None and now - w.last_beat > self.cfg.watchdog_timeout_s:
-            return "watchdog"
-        if w.probe_failures >= self.cfg.probe_failures:
-            return "liveness"
-        if w.ready_at is None and now - self.gen.started_mono > self.cfg.start_timeout_s:
-            return "start-timeout"
-        return None
+        return policy.liveness_failure(
+            now=self.clock.monotonic(),
+            started=self.gen.started_mono,
+            ready_at=w.ready_at,
+            last_beat=w.last_beat,
+            probe_failures=w.probe_failures,
+            cfg=self.cfg,
+        )
 
     def _next_check_in(self) -> float:
         return max(0.02, min(0.25, self.cfg.watchdog_timeout_s / 10))

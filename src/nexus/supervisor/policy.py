@@ -103,5 +103,28 @@ def decide(
     return Decision(Action.RESTART, backoff_delay(failures, cfg, uniform=uniform), failures, crash_loop=False)
 
 
+def liveness_failure(
+    *,
+    now: float,
+    started: float,
+    ready_at: float | None,
+    last_beat: float | None,
+    probe_failures: int,
+    cfg: SupervisorConfig,
+) -> str | None:
+    """Which liveness rule a running generation breaks at ``now``, if any (monotonic seconds).
+
+    Readiness is deliberately absent: a gateway that is alive but not ready (provider down, broken
+    credential) is never restarted, since a restart does not fix that.
+    """
+    if last_beat is not None and now - last_beat > cfg.watchdog_timeout_s:
+        return "watchdog"
+    if probe_failures >= cfg.probe_failures:
+        return "liveness"
+    if ready_at is None and now - started > cfg.start_timeout_s:
+        return "start-timeout"
+    return None
+
+
 def restarts_in_last_hour(restart_times: Sequence[float], now: float) -> int:
     return sum(1 for t in restart_times if now - t <= 3600.0)
