@@ -187,6 +187,16 @@ def test_follower_reads_across_a_rotation(tmp_path: Path) -> None:
     follower.close()
     assert rotated_files(log) == [tmp_path / "gateway.log.1", log]
     assert tail_lines(log, 3) == ["one", "two", "three"]
+    assert tail_lines(log, 0) == []
+
+
+def test_follower_reads_a_file_that_appears_later_from_its_start(tmp_path: Path) -> None:
+    log = tmp_path / "late.log"
+    follower = Follower(log)
+    assert follower.poll() == []
+    log.write_text("first\nsecond\n")
+    assert follower.poll() == ["first", "second"]
+    follower.close()
 
 
 def test_importing_the_supervisor_loads_no_gateway_model_or_ui_code() -> None:

@@ -7,12 +7,14 @@ alone (``NEXUS_SUPERVISOR_FEATURES=none``, the macOS path).
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from tests.supervisor.conftest import Home, alive, get_healthz, wait_until
@@ -230,3 +232,26 @@ def test_down_leaves_nothing_and_is_idempotent(home: Home) -> None:
         assert probe.connect_ex(("127.0.0.1", home.port)) != 0  # the port is free
     again = home.nexus("down")
     assert again.returncode == 0
+
+
+def test_logs_follow_shows_a_restart_as_it_happens(home: Home) -> None:
+    home.supervise()
+    gw = home.wait_ready()
+    follower = home.start("logs", "-f", "-n", "0", "--which", "supervisor")
+    assert follower.stdout is not None
+    wait_until(
+        lambda: len(psutil.Process(follower.pid).open_files()) > 0, timeout=10, what="follower opened the log"
+    )
+    os.kill(gw["pid"], signal.SIGKILL)
+    seen = b""
+    deadline = time.monotonic() + 10
+    fd = follower.stdout.fileno()
+    os.set_blocking(fd, False)
+    while b"generation 2 started" not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            seen += os.read(fd, 65536)
+    follower.send_signal(signal.SIGINT)
+    assert follower.wait(timeout=10) == 0
+    assert b"generation 1 ended: crash (killed by SIGKILL)" in seen
+    assert b"generation 2 started" in seen

@@ -104,6 +104,9 @@ def rotated_files(path: Path, backups: int = BACKUPS) -> list[Path]:
 
 
 def tail_lines(path: Path, count: int) -> list[str]:
+    """The last ``count`` lines across the rotated files (none for ``count <= 0``)."""
+    if count <= 0:
+        return []
     lines: list[str] = []
     for file in reversed(rotated_files(path)):
         try:
@@ -113,7 +116,7 @@ def tail_lines(path: Path, count: int) -> list[str]:
         lines = chunk + lines
         if len(lines) >= count:
             break
-    return lines[-count:] if count > 0 else lines
+    return lines[-count:]
 
 
 class Follower:
@@ -130,6 +133,8 @@ class Follower:
         try:
             st = self.path.stat()
         except FileNotFoundError:
+            if self._handle is None:
+                self._from_start = True  # when it appears, all of it is new
             return []
         lines: list[str] = []
         if self._handle is None or st.st_ino != self._inode or st.st_size < self._handle.tell():
