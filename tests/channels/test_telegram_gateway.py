@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import httpx
 
 from tests.channels.conftest import OWNER, STRANGER, GatewayFactory, until
@@ -164,3 +167,34 @@ async def test_a_redelivered_update_is_answered_once(
     assert len(fake_tg.sent(OWNER)) == 1
     assert len(router.calls) == 1
     assert len(gw.runtime.store.session_runs(f"telegram:{OWNER}")) == 1
+
+
+async def test_a_409_from_a_foreign_poller_is_reported_and_backed_off(
+    telegram_gateway: GatewayFactory, fake_tg: FakeTelegram, token: str
+) -> None:
+    gw = await telegram_gateway()
+    manager = gw.runtime.channels
+    await until(lambda: manager.state("telegram") == "connected", what="connected")
+    stop = threading.Event()
+
+    def foreign_poller() -> None:
+        """Another machine polling the same bot: long polls back to back, as a careless bot would."""
+        with httpx.Client(base_url=f"{fake_tg.base_url}/bot{token}", trust_env=False, timeout=5) as client:
+            while not stop.is_set():
+                client.post("/getUpdates", data={"timeout": "1"})
+
+    thread = threading.Thread(target=foreign_poller, daemon=True)
+    thread.start()
+    try:
+        status = await until(
+            lambda: (s := manager.status()["telegram"])["state"] == "standby" and s, what="conflict seen"
+        )
+        assert "409 Conflict" in status["last_error"] and "webhook" in status["last_error"]
+        polls_then = fake_tg.calls("getUpdates")
+        ours = manager.status()["telegram"]["reconnects"]
+        await asyncio.sleep(2.0)  # a storm would show dozens of reconnects in this window
+        assert manager.status()["telegram"]["reconnects"] == ours
+        assert fake_tg.calls("getUpdates") - polls_then <= 4, "only the foreign poller's own polls"
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 10)

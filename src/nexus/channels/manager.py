@@ -130,7 +130,7 @@ class ChannelManager:
         slot.health.error(message, now=self._clock.time())
         log.error("channel %s: %s", slot.name, message)
 
-    def _build(self, slot: _Slot) -> Channel:
+    async def _build(self, slot: _Slot) -> Channel:
         assert slot.settings is not None
         manifest = self._manifests[slot.name]
         token = self._secrets.get(slot.name)
@@ -138,7 +138,9 @@ class ChannelManager:
             raise ChannelConfigError(
                 [f"channels.{slot.name}: no token stored: run `nexus channels add {slot.name}`"]
             )
-        factory = self._factories.get(slot.name) or manifest.load_factory()
+        # the SDK import runs in a worker: the router warms its SDKs in another thread at the same
+        # time, and the event loop must not sit on an import lock meanwhile
+        factory = self._factories.get(slot.name) or await asyncio.to_thread(manifest.load_factory)
         return factory(config=slot.settings, token=token, lock_dir=self._lock_dir, clock=self._clock)
 
     async def start(self) -> None:
@@ -194,7 +196,7 @@ class ChannelManager:
             to = ChannelState.BACKOFF
             try:
                 if slot.channel is None:
-                    slot.channel = self._build(slot)
+                    slot.channel = await self._build(slot)
                 await slot.channel.start()
                 connected_at = self._clock.monotonic()
                 health.move(ChannelState.CONNECTED, now=self._clock.time())
