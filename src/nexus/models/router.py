@@ -5,7 +5,7 @@ For each candidate (:mod:`nexus.models.candidates`) in order:
 1. no usable credential, cooling (:mod:`nexus.models.cooldown`), another turn probing it, or too
    small after a "prompt too long" -> skipped without a request;
 2. otherwise stream from it, passing each text delta to the sink as it arrives;
-3. on failure: record a cooldown (persisted), tell the sink, move on. ``auth`` gets one forced
+3. on failure: record a cooldown (:mod:`nexus.models.ledger`, persisted), tell the sink, move on. ``auth`` gets one forced
    refresh through the credential source first; ``auth_permanent`` tells the source the credential
    is dead; ``bad_request`` ends the turn (another model would get the same bad request).
 
@@ -30,18 +30,10 @@ from nexus.common.clock import Clock, SystemClock
 from nexus.common.secret import Secret
 from nexus.config.schema import ModelRef
 from nexus.models.candidates import Slot, fits_after_overflow, plan, rotates_profile
-from nexus.models.cooldown import (
-    ANY_MODEL,
-    PROFILE_WIDE,
-    Admission,
-    CooldownEntry,
-    admit,
-    after_failure,
-    cooldown_key,
-    credential_changed,
-)
-from nexus.models.cooldown_store import CooldownStore, Key, MemoryCooldownStore, Outcome, RouterState
+from nexus.models.cooldown import Admission, CooldownEntry
+from nexus.models.cooldown_store import CooldownStore, Key, MemoryCooldownStore
 from nexus.models.errors import FailureKind, ProviderError, UnknownFailure
+from nexus.models.ledger import Ledger
 from nexus.models.providers.base import Provider
 from nexus.models.turn import (
     AttemptRecord,
@@ -129,17 +121,13 @@ class Router:
         self._chain = list(chain)
         self._providers = dict(providers)
         self._credentials = credentials
-        self._store = store if store is not None else MemoryCooldownStore()
         self._clock: Clock = clock if clock is not None else SystemClock()
+        self._ledger = Ledger(store if store is not None else MemoryCooldownStore(), self._clock)
         self._turn_timeout = turn_timeout_s
         self._max_attempts = max_attempts
         self._max_tokens = max_tokens
         self._windows = dict(context_windows or {})
         self._keyless = keyless
-        self._state = self._store.load()
-        self._probing: set[Key] = set()
-        self._dirty = False
-        self._flushing: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -170,9 +158,9 @@ class Router:
             assert slot.profile is not None
             profile = slot.profile.profile
             await self._end_cooldown_if_credential_changed(profile)
-            key, admission = self._admission(slot)
+            key, admission = self._ledger.admission(profile, slot.ref.model)
             if admission is Admission.SKIP:
-                entry = self._state.cooldowns.get(key)
+                entry = self._ledger.entry(profile, slot.ref.model)
                 outcome = f"cooling:{entry.kind.value}" if entry else "probing"
                 attempts.append(
                     AttemptRecord(
@@ -204,7 +192,7 @@ class Router:
             sent += 1
             probing = admission is Admission.PROBE
             if probing:
-                self._probing.add(key)
+                self._ledger.start_probe(key)
             progress = _Progress()
             try:
                 await self._attempt(slot, credential, turn, budget, sink, progress)
@@ -213,7 +201,7 @@ class Router:
                     AttemptRecord(slot.model, profile, err.kind.value, err.status, err.message[:300])
                 )
                 self._failed(
-                    slot, err, sink, probing_key=key if probing else None, fingerprint=progress.fingerprint
+                    slot, err, sink, probe_key=key if probing else None, fingerprint=progress.fingerprint
                 )
                 if err.kind is FailureKind.BAD_REQUEST:
                     raise self._turn_failed(attempts, slots, turn, terminal=err) from err
@@ -225,9 +213,9 @@ class Router:
                 continue
             finally:
                 if probing:
-                    self._probing.discard(key)
+                    self._ledger.end_probe(key)
             attempts.append(AttemptRecord(slot.model, profile, "ok"))
-            self._succeeded(slot, key)
+            self._ledger.succeeded(profile, slot.ref.model, key)
             fell_back = any(a.outcome not in _NOT_A_FALLBACK for a in attempts[:-1])
             return TurnResult(
                 text="".join(progress.text),
@@ -244,7 +232,7 @@ class Router:
         result = []
         for slot in plan(self._chain, self._profiles):
             profile = slot.profile_name
-            outcome = self._state.outcomes.get((profile or "", slot.ref.model))
+            outcome = self._ledger.outcome(profile or "", slot.ref.model)
             base = {
                 "model": slot.model,
                 "profile": profile,
@@ -261,7 +249,7 @@ class Router:
                     Candidate(usable=False, reason=slot.profile.reason or "profile unusable", **base)
                 )
                 continue
-            entry = self._entry(slot.profile.profile, slot.ref.model)
+            entry = self._ledger.entry(slot.profile.profile, slot.ref.model)
             if entry is not None and now < entry.until:
                 until = None if entry.permanent else entry.until
                 result.append(
@@ -273,16 +261,11 @@ class Router:
 
     def cooldowns(self) -> list[CooldownEntry]:
         """Current cooldowns (ended ones included until their probe succeeds)."""
-        return list(self._state.cooldowns.values())
+        return self._ledger.cooldowns()
 
     def clear_cooldowns(self, profile: str | None = None) -> int:
         """Forget cooldowns (of one profile, or all); returns how many were dropped."""
-        keys = [k for k in self._state.cooldowns if profile is None or k[0] == profile]
-        for k in keys:
-            del self._state.cooldowns[k]
-        if keys:
-            self._persist()
-        return len(keys)
+        return self._ledger.clear(profile)
 
     async def probe(self, *, timeout_s: float = 20.0) -> list[ProbeResult]:
         """A real minimal request per candidate, ignoring cooldowns and changing none."""
@@ -334,36 +317,12 @@ class Router:
 
     async def flush(self) -> None:
         """Wait until the cooldowns and outcomes so far are on disk."""
-        while self._flushing is not None:
-            await self._flushing
+        await self._ledger.flush()
 
     async def aclose(self) -> None:
         await self.flush()
         for provider in self._providers.values():
             await provider.aclose()
-
-    def _persist(self) -> None:
-        """Save the state off the request path: an fsync can take tens of ms on a busy disk, and a turn
-        must not wait for it. Saves coalesce; the latest state always wins."""
-        self._dirty = True
-        if self._flushing is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop (a sync caller): save now
-                self._dirty = False
-                self._store.save(_snapshot(self._state))
-                return
-            self._flushing = loop.create_task(self._flush())
-
-    async def _flush(self) -> None:
-        try:
-            while self._dirty:
-                self._dirty = False
-                await asyncio.to_thread(self._store.save, _snapshot(self._state))
-        except Exception:
-            log.exception("saving model cooldowns failed")
-        finally:
-            self._flushing = None
 
     # ------------------------------------------------------------------ one attempt
 
@@ -441,18 +400,14 @@ class Router:
             raise _CredentialUnavailable(str(exc)) from exc
 
     async def _end_cooldown_if_credential_changed(self, profile: str) -> None:
-        """An auth cooldown belongs to the credential that was refused, not to the profile forever."""
-        entry = self._state.cooldowns.get((profile, ANY_MODEL))
-        if entry is None or entry.fingerprint is None or profile.endswith(KEYLESS_SUFFIX):
+        """An auth or billing cooldown ends when the profile holds a new credential (a human acted)."""
+        if profile.endswith(KEYLESS_SUFFIX) or not self._ledger.needs_credential_check(profile):
             return
         try:
             credential = await self._credentials.credential(profile)
         except AuthError:
             return
-        if credential_changed(entry, credential.secret.fingerprint()):
-            log.info("profile %s holds a new credential: ending its %s cooldown", profile, entry.kind.value)
-            del self._state.cooldowns[entry.key]
-            self._persist()
+        self._ledger.end_if_credential_changed(profile, credential.secret.fingerprint())
 
     def _request(self, slot: Slot, turn: Turn, budget: float, *, probe: bool) -> ModelRequest:
         if probe:
@@ -487,84 +442,35 @@ class Router:
             return ("context", "not known to hold a longer prompt")
         return None
 
-    def _entry(self, profile: str, model: str) -> CooldownEntry | None:
-        """The cooldown that governs (profile, model): of a profile-wide and a per-model one, the later."""
-        found = [
-            e
-            for e in (
-                self._state.cooldowns.get((profile, ANY_MODEL)),
-                self._state.cooldowns.get((profile, model)),
-            )
-            if e
-        ]
-        return max(found, key=lambda e: e.until) if found else None
-
-    def _admission(self, slot: Slot) -> tuple[Key, Admission]:
-        assert slot.profile is not None
-        profile = slot.profile.profile
-        entry = self._entry(profile, slot.ref.model)
-        key = entry.key if entry is not None else (profile, slot.ref.model)
-        return key, admit(entry, now=self._clock.time(), probing=key in self._probing)
-
     def _failed(
         self,
         slot: Slot,
         err: ProviderError,
         sink: EventSink,
         *,
-        probing_key: Key | None,
+        probe_key: Key | None,
         fingerprint: str | None,
     ) -> None:
         assert slot.profile is not None
         profile = slot.profile.profile
-        now = self._clock.time()
-        kind = err.kind
-        if kind is FailureKind.AUTH_PERMANENT and not profile.endswith(KEYLESS_SUFFIX):
+        if err.kind is FailureKind.AUTH_PERMANENT and not profile.endswith(KEYLESS_SUFFIX):
             self._credentials.revoked(profile, err.message)
-        key = cooldown_key(profile, slot.ref.model, kind)
-        previous = self._state.cooldowns.get(key)
-        if previous is None and probing_key is not None:
-            previous = self._state.cooldowns.get(probing_key)
-        entry = after_failure(
-            previous,
-            profile=profile,
-            model=slot.ref.model,
-            kind=kind,
-            retry_after=err.retry_after,
-            now=now,
-            reason=err.message[:200],
-            fingerprint=fingerprint if kind in PROFILE_WIDE else None,
+        entry = self._ledger.failed(
+            profile, slot.ref.model, err, probe_key=probe_key, fingerprint=fingerprint
         )
-        self._state.outcomes[(profile, slot.ref.model)] = Outcome(
-            kind.value, now, err.status, err.message[:200]
+        if entry is None:
+            return
+        now = self._clock.time()
+        until = now + PERMANENT_PLACEHOLDER_S if entry.permanent else entry.until
+        sink(Cooldown(slot.model, profile, err.kind.value, until, entry.permanent))
+        log.warning(
+            "model %s profile %s: %s (status %s), cooling %s",
+            slot.model,
+            profile,
+            err.kind.value,
+            err.status,
+            "until a human acts" if entry.permanent else f"{entry.until - now:.1f}s",
         )
-        if entry is not None:
-            self._state.cooldowns[entry.key] = entry
-            until = now + PERMANENT_PLACEHOLDER_S if entry.permanent else entry.until
-            sink(Cooldown(slot.model, profile, kind.value, until, entry.permanent))
-            log.warning(
-                "model %s profile %s: %s (status %s), cooling %s",
-                slot.model,
-                profile,
-                kind.value,
-                err.status,
-                "until a human acts" if entry.permanent else f"{entry.until - now:.1f}s",
-            )
-        self._persist()
-
-    def _succeeded(self, slot: Slot, key: Key) -> None:
-        assert slot.profile is not None
-        profile = slot.profile.profile
-        changed = False
-        for k in {key, (profile, slot.ref.model), (profile, ANY_MODEL)}:
-            if k in self._state.cooldowns and self._state.cooldowns[k].until <= self._clock.time():
-                del self._state.cooldowns[k]
-                changed = True
-        okey = (profile, slot.ref.model)
-        previous = self._state.outcomes.get(okey)
-        self._state.outcomes[okey] = Outcome("ok", self._clock.time())
-        if changed or previous is None or previous.outcome != "ok":
-            self._persist()
 
     def _cooling_detail(self, entry: CooldownEntry | None) -> str:
         if entry is None:
@@ -579,7 +485,7 @@ class Router:
         times = []
         for slot in slots:
             if slot.profile is not None and slot.profile.usable:
-                entry = self._entry(slot.profile.profile, slot.ref.model)
+                entry = self._ledger.entry(slot.profile.profile, slot.ref.model)
                 if entry is not None and not entry.permanent:
                     times.append(entry.until)
         return min(times) if times else None
@@ -617,10 +523,6 @@ class Router:
 
 
 _PING = ChatMessage("user", "ping")
-
-
-def _snapshot(state: RouterState) -> RouterState:
-    return RouterState(dict(state.cooldowns), dict(state.outcomes))
 
 
 def _ms(started: float) -> float:
