@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nexus.models.classify import ErrorFacts, classify, error_for, facts_from_response, parse_retry_after
 from nexus.models.errors import FailureKind, RateLimited
@@ -390,3 +392,20 @@ def test_error_for_builds_the_class_of_the_kind() -> None:
         "anthropic",
         "m",
     )
+
+
+@given(
+    status=st.one_of(st.none(), st.integers(100, 599)),
+    error_type=st.one_of(st.none(), st.text(max_size=30)),
+    code=st.one_of(st.none(), st.text(max_size=30)),
+    message=st.text(max_size=200),
+)
+def test_classify_is_total(
+    status: int | None, error_type: str | None, code: str | None, message: str
+) -> None:
+    """Whatever a server says, classification answers with a kind and never raises."""
+    body = {"error": {"type": error_type, "code": code, "message": message}}
+    facts = facts_from_response(status, body, {"retry-after": message[:10]})
+    assert isinstance(classify(facts), FailureKind)
+    if status == 429 and not (code or "").strip() and not (error_type or "").strip() and not message:
+        assert classify(facts) is FailureKind.RATE_LIMIT
