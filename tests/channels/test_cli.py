@@ -96,3 +96,12 @@ async def test_status_asks_the_running_gateway(
     assert body["channels"]["telegram"]["identity"] == "@nexus_test_bot"
     fake_tg.push_message(chat_id=OWNER, text="ping")
     await until(lambda: fake_tg.sent(OWNER), what="still answering")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "nexus", "channels", "status",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()
+    assert text.startswith("telegram: connected\n")
+    assert "  identity: @nexus_test_bot" in text and "s ago" in text

@@ -119,9 +119,22 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
             "last_error",
         ):
             if key in info:
-                typer.echo(f"  {key}: {info[key]}")
+                value = _ago(info[key]) if key.endswith("_at") else info[key]
+                typer.echo(f"  {key}: {value}")
         if "outbox" in info:
             typer.echo(f"  outbox: {info['outbox']}")
+
+
+def _ago(stamp: float | None) -> str:
+    import time
+
+    if stamp is None:
+        return "never"
+    seconds = max(0.0, time.time() - float(stamp))
+    for unit, size in (("d", 86_400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"
 
 
 def _from_gateway(paths: Any) -> dict[str, Any] | None:
