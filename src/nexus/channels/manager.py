@@ -37,7 +37,7 @@ from nexus.channels.streaming import StreamPump
 from nexus.common.clock import Clock, SystemClock
 from nexus.store import open_database
 from nexus.store.inbound import PairingStore, Route, RouteStore
-from nexus.store.outbox import Outbox, OutboxItem
+from nexus.store.outbox import Outbox, OutboxItem, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +299,9 @@ class ChannelManager:
                 latest = self.outbox.get(item.id)
                 if latest is not None and latest.last_error:
                     slot.health.error(f"send: {latest.last_error}", now=self._clock.time())
+                if latest is not None and latest.status is OutboxStatus.DEAD:
+                    self._streams.pop(item.run_id or "", None)
+                    self._route_cache.pop(item.run_id or "", None)
                 return
             slot.health.outbound_at = self._clock.time()
             self._streams.pop(item.run_id or "", None)
