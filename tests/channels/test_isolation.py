@@ -138,3 +138,46 @@ async def test_a_channel_layer_that_cannot_start_leaves_the_gateway_serving(
         run = (await client.get(f"/api/runs/{accepted.json()['run_id']}", params={"wait": 5})).json()
     assert any(r.startswith("channels could not start: ") for r in ready["reasons"])
     assert run["text"] == "echo: hi"
+
+
+async def test_an_answer_finished_while_no_channel_listened_is_delivered_at_start(
+    telegram_gateway: GatewayFactory, fake_tg: FakeTelegram, token: str, tmp_path: Path
+) -> None:
+    """As after a crash between the run's end and the outbox row: start-up reconciliation queues it."""
+    from nexus.store import open_database
+    from nexus.store.inbound import RouteStore
+
+    gw = await telegram_gateway(enabled=False)
+    conn = open_database(gw.paths.state_db)
+    RouteStore(conn).record(
+        session=f"telegram:{OWNER}",
+        idempotency_key=f"telegram:{OWNER}:77",
+        channel="telegram",
+        chat_id=str(OWNER),
+        message_id="77",
+        sender=str(OWNER),
+    )
+    conn.close()
+    run, _ = gw.runtime.accept(
+        session=f"telegram:{OWNER}",
+        text="while away",
+        channel="telegram",
+        idempotency_key=f"telegram:{OWNER}:77",
+    )
+    assert (await gw.runtime.wait_run(run.id, 5)).status == "done"  # type: ignore[union-attr]
+    assert fake_tg.sent(OWNER) == []
+    home = tmp_path / "later"
+    ChannelSecrets(home).set("telegram", Secret(token))
+    manager = ChannelManager(
+        host=GatewayChannelHost(gw.runtime),
+        configs={"telegram": telegram_table(fake_tg)},
+        home=home,
+        state_db=gw.paths.state_db,
+    )
+    await manager.start()
+    try:
+        sent = await until(lambda: fake_tg.sent(OWNER), what="the reconciled answer")
+        assert [(m.text, m.reply_to) for m in sent] == [("echo: while away", 77)]
+        await until(lambda: manager.status()["telegram"]["outbox"]["sent"] == 1, what="marked sent")
+    finally:
+        await manager.stop()
