@@ -239,8 +239,11 @@ def test_logs_follow_shows_a_restart_as_it_happens(home: Home) -> None:
     gw = home.wait_ready()
     follower = home.start("logs", "-f", "-n", "0", "--which", "supervisor")
     assert follower.stdout is not None
+    log = str(home.paths.logs / "supervisor.log")
     wait_until(
-        lambda: len(psutil.Process(follower.pid).open_files()) > 0, timeout=10, what="follower opened the log"
+        lambda: any(f.path == log for f in psutil.Process(follower.pid).open_files()),
+        timeout=10,
+        what="the follower holds the log open",
     )
     os.kill(gw["pid"], signal.SIGKILL)
     seen = b""

@@ -140,14 +140,14 @@ def logs(
     files = [paths.logs / name for name in names]
     if not any(f.exists() for f in files):
         typer.echo(f"no logs yet in {paths.logs}; start with `nexus up`", err=True)
+    followers = [Follower(f) for f in files] if follow else []
+    for follower in followers:
+        follower.poll()  # opened at the end before the tail is read: no line falls in between
     for file in files:
         for line in tail_lines(file, lines):
             typer.echo(f"{file.stem}: {line}" if len(files) > 1 else line)
     if not follow:
         return
-    followers = [Follower(f) for f in files]
-    for follower in followers:
-        follower.poll()  # position at the end: the tail is already shown
     try:
         while True:
             for file, follower in zip(files, followers, strict=True):
