@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -187,7 +187,10 @@ class FakeTelegram:
         if request.path_params["token"] != self.token:
             return _error(401, "Unauthorized")
         method = request.path_params["method"]
-        params = await _params(request)
+        try:
+            params = await _params(request)
+        except ClientDisconnect:
+            return Response(status_code=499)  # the client gave up mid-request (e.g. it was stopped)
         with self._lock:
             self._calls[method] = self._calls.get(method, 0) + 1
             self._call_times.setdefault(method, []).append(time.monotonic())
