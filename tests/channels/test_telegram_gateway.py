@@ -25,7 +25,6 @@ async def test_message_in_streamed_answer_out(
     assert len(fake_tg.sent(OWNER)) == 1, "the answer edits the streaming message instead of adding one"
     assert answer.edits, "the answer was streamed by editing one message"
     assert answer.reply_to == 1
-    assert fake_tg.calls("sendChatAction") >= 1
     manager = gw.runtime.channels
     await until(lambda: manager.status()["telegram"]["outbox"]["sent"] == 1, what="outbox row sent")
     async with gw.client() as client:
@@ -198,3 +197,18 @@ async def test_a_409_from_a_foreign_poller_is_reported_and_backed_off(
     finally:
         stop.set()
         await asyncio.to_thread(thread.join, 10)
+
+
+async def test_typing_shows_only_while_an_answer_is_slow_to_start(
+    telegram_gateway: GatewayFactory, fake_tg: FakeTelegram
+) -> None:
+    router = ScriptedRouter()
+    await telegram_gateway(router=router)
+    fake_tg.push_message(chat_id=OWNER, text="fast")
+    await until(lambda: any(m.text == "echo: fast" for m in fake_tg.sent(OWNER)), what="fast answer")
+    router.gate = asyncio.Event()  # the next answer does not start until the gate opens
+    fake_tg.push_message(chat_id=OWNER, text="slow")
+    await until(lambda: fake_tg.calls("sendChatAction") >= 1, what="typing for the slow answer")
+    assert fake_tg.calls("sendChatAction") == 1, "the fast answer (earlier) showed no typing"
+    router.gate.set()
+    await until(lambda: any(m.text == "echo: slow" for m in fake_tg.sent(OWNER)), what="slow answer")

@@ -45,6 +45,7 @@ ChannelFactory = Callable[..., Channel]
 """``factory(config=, token=, lock_dir=, clock=) -> Channel``."""
 
 IDLE_POLL_S = 1.0
+TYPING_AFTER_S = 0.5
 
 
 def default_lock_dir() -> Path:
@@ -241,12 +242,21 @@ class ChannelManager:
             result = slot.intake.handle(msg)
             if result.accepted is not None:
                 if result.accepted.created:
-                    self._spawn(slot.channel.typing(msg.chat_id))
+                    self._spawn(self._typing_unless_streaming(slot, result.accepted.run_id, msg.chat_id))
                 else:
                     self._reconcile()  # a redelivered message whose run already ended unobserved
             slot.wake.set()
 
         return handle
+
+    async def _typing_unless_streaming(self, slot: _Slot, run_id: str, chat_id: str) -> None:
+        """ "typing..." only for an answer slow to start: a fast one shows its preview instead, and
+        in a burst the indicator would only delay the previews behind it."""
+        await asyncio.sleep(TYPING_AFTER_S)
+        if run_id in self._streams or self.outbox.by_key(f"run:{run_id}") is not None:
+            return  # already streaming, or already answered
+        if slot.channel is not None:
+            await slot.channel.typing(chat_id)
 
     def _spawn(self, coro: Any) -> None:
         async def quiet() -> None:
