@@ -212,10 +212,11 @@ class Script:
 
 def bind_loopback(port: int = 0) -> socket.socket:
     """A listening socket on 127.0.0.1; port 0 lets the kernel pick a free one (no probe-then-bind race)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP;
+    # without it Nagle holds each response body until the client's delayed ACK (40 ms per response).
+    # The explicit option is inherited by accepted sockets too, whatever asyncio decides.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # accepted sockets inherit this: without it, Nagle holds a response body until the client's
-    # delayed ACK (40 ms) whenever headers and body go out in two writes
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind(("127.0.0.1", port))
