@@ -24,6 +24,8 @@ from nexus.channels.state import ChannelHealth, ChannelState, InvalidTransition,
         (2, FailureKind.CONFLICT, 10.0),
         (50, FailureKind.CONFLICT, 60.0),
         (1, FailureKind.FATAL, 300.0),
+        (1, FailureKind.STANDBY, 5.0),
+        (40, FailureKind.STANDBY, 5.0),
     ],
 )
 def test_reconnect_ladder(failures: int, kind: FailureKind, delay: float) -> None:

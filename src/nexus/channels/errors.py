@@ -37,7 +37,13 @@ class AuthRejected(ChannelError):
 
 
 class Conflict(ChannelError):
-    """Someone else consumes this bot's updates (another process, machine or a webhook)."""
+    """Someone else consumes this bot's updates (another process, machine or a webhook).
+
+    ``local``: it is another process on this host holding our poller lock (nothing was sent)."""
+
+    def __init__(self, message: str, *, local: bool = False) -> None:
+        super().__init__(message)
+        self.local = local
 
 
 class TransportError(ChannelError):

@@ -18,6 +18,9 @@ class FailureKind(StrEnum):
     """Network, 5xx, stall: climb the ladder from the bottom."""
     CONFLICT = "conflict"
     """Another poller: start at 5 s, never faster, so two pollers cannot storm each other."""
+    STANDBY = "standby"
+    """Another process on this host holds the poller lock: trying the lock costs nothing and sends
+    nothing to the platform, so check every 5 s and take over quickly when the holder dies."""
     FATAL = "fatal"
     """Config or credential refused: only the owner can fix it; check again every 5 minutes."""
 
@@ -35,6 +38,8 @@ def reconnect_delay(failures: int, kind: FailureKind, *, rungs: tuple[float, ...
     """Seconds to wait before attempt ``failures + 1`` (``failures`` >= 1)."""
     if kind is FailureKind.FATAL:
         return 300.0
+    if kind is FailureKind.STANDBY:
+        return 5.0
     index = max(failures, 1) - 1
     if kind is FailureKind.CONFLICT:
         index += 3  # 5 s at the first conflict

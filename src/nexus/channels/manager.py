@@ -211,7 +211,8 @@ class ChannelManager:
             except asyncio.CancelledError:
                 raise
             except Conflict as exc:
-                kind, to = ladder.FailureKind.CONFLICT, ChannelState.STANDBY
+                kind = ladder.FailureKind.STANDBY if exc.local else ladder.FailureKind.CONFLICT
+                to = ChannelState.STANDBY
                 health.error(str(exc), now=self._clock.time())
             except (AuthRejected, ChannelConfigError) as exc:
                 kind, to = ladder.FailureKind.FATAL, ChannelState.FAILED
@@ -250,8 +251,8 @@ class ChannelManager:
         return handle
 
     async def _typing_unless_streaming(self, slot: _Slot, run_id: str, chat_id: str) -> None:
-        """ "typing..." only for an answer slow to start: a fast one shows its preview instead, and
-        in a burst the indicator would only delay the previews behind it."""
+        """Show "typing..." only for an answer slow to start: a fast one shows its preview instead,
+        and in a burst the indicator would only delay the previews behind it."""
         await asyncio.sleep(TYPING_AFTER_S)
         if run_id in self._streams or self.outbox.by_key(f"run:{run_id}") is not None:
             return  # already streaming, or already answered
@@ -403,6 +404,8 @@ class ChannelManager:
         """Queue ``text`` (durably) to every owner chat of ``channel`` (default: every channel);
         returns how many messages were queued. Delivery follows the outbox's retries."""
         queued = 0
+        if self._stopping.is_set():
+            return queued
         for slot in self._slots.values():
             if slot.settings is None or (channel is not None and slot.name != channel):
                 continue

@@ -89,7 +89,8 @@ class TelegramChannel:
             holder = self._lock.read_owner().strip() or "another process"
             raise errors.Conflict(
                 f"another Nexus gateway ({holder}) already polls this bot token on this host; "
-                "this one stays in standby and takes over if that one stops"
+                "this one stays in standby and takes over if that one stops",
+                local=True,
             )
         self._lock.write_owner(f"pid {os.getpid()}")
         bot = self._build_bot()
