@@ -120,6 +120,7 @@ class Router:
     ) -> None:
         self._chain = list(chain)
         self._providers = dict(providers)
+        self._warming: asyncio.Future[None] | None = None
         self._credentials = credentials
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._ledger = Ledger(store if store is not None else MemoryCooldownStore(), self._clock)
@@ -309,7 +310,14 @@ class Router:
     async def warm(self) -> None:
         """Import the providers' SDKs in a worker thread, so the first turn does not pay for it.
 
-        Call once the gateway is ready: the SDKs are imported lazily to keep start-up fast."""
+        Call once the gateway is ready: the SDKs are imported lazily to keep start-up fast. Every
+        turn awaits the same warm-up first, so a message that arrives early waits off the event loop
+        instead of importing the SDK on it (which froze the loop for ~1.2 s)."""
+        if self._warming is None:
+            self._warming = asyncio.ensure_future(self._import_sdks())
+        await asyncio.shield(self._warming)
+
+    async def _import_sdks(self) -> None:
         for provider in self._providers.values():
             warm = getattr(provider, "warm", None)
             if warm is not None:
@@ -372,6 +380,7 @@ class Router:
         progress: _Progress,
     ) -> None:
         ended = False
+        await self.warm()
         try:
             async for item in provider.stream(request, credential):
                 if isinstance(item, TextDelta):
