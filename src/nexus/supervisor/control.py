@@ -268,9 +268,29 @@ def down(paths: NexusPaths, *, timeout: float = 30.0) -> list[int]:
             signalled = owner
         time.sleep(0.02)
     try:
+        if signalled is not None:
+            _wait_gone(signalled, limit_s=max(1.0, deadline - time.monotonic()))
         return asyncio.run(sweep_home(paths, files))
     finally:
         lock.release()
+
+
+def _wait_gone(owner: Owner, *, limit_s: float) -> None:
+    """The lock is dropped just before the supervisor's interpreter exits: wait for the exit itself."""
+    try:
+        proc = psutil.Process(owner.pid)
+        if owner.create_time is not None and abs(proc.create_time() - owner.create_time) > 0.01:
+            return
+    except psutil.Error:
+        return
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.Error:
+            return
+        time.sleep(0.01)
 
 
 async def sweep_home(paths: NexusPaths, files: RunFiles) -> list[int]:
