@@ -31,39 +31,33 @@ def _root(
 
 
 def _register() -> None:
-    from nexus.cli import auth_cmd, gateway_cmd, supervisor_cmd
+    """Each command group registers itself; its heavy imports wait until one of its commands runs."""
+    from nexus.cli import (
+        ask_cmd,
+        auth_cmd,
+        channels_cmd,
+        chat_cmd,
+        doctor_cmd,
+        gateway_cmd,
+        import_cmd,
+        models_cmd,
+        service_cmd,
+        supervisor_cmd,
+    )
 
-    gateway_cmd.register(app)
-    supervisor_cmd.register(app)
-    auth_cmd.register(app)
-
-    from nexus.cli import ask_cmd
-
-    ask_cmd.register(app)
-
-    from nexus.cli import chat_cmd
-
-    chat_cmd.register(app)
-
-    from nexus.cli import models_cmd
-
-    models_cmd.register(app)
-
-    from nexus.cli import doctor_cmd
-
-    doctor_cmd.register(app)
-
-    from nexus.cli import service_cmd
-
-    service_cmd.register(app)
-
-    from nexus.cli import import_cmd
-
-    import_cmd.register(app)
-
-    from nexus.cli import channels_cmd
-
-    channels_cmd.register(app)
+    for group in (
+        supervisor_cmd,
+        gateway_cmd,
+        chat_cmd,
+        ask_cmd,
+        auth_cmd,
+        models_cmd,
+        channels_cmd,
+        doctor_cmd,
+        service_cmd,
+        import_cmd,
+    ):
+        group.register(app)
 
 
 _register()
