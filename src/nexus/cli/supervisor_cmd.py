@@ -102,9 +102,12 @@ def restart(
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        gw = supervisor.status(paths)["gateway"]
-        if (gw.get("generation") or 0) > before and gw.get("state") == "ready":
-            break
+        doc = supervisor.status(paths)
+        gw, state = doc["gateway"], doc["supervisor"].get("state")
+        if (gw.get("generation") or 0) > before and (
+            gw.get("state") == "ready" or state in ("blocked", "crash-loop", "backoff")
+        ):
+            break  # ready, or the new generation failed too: the status below says why
         time.sleep(0.05)
     _print_status(paths)
 

@@ -156,7 +156,8 @@ def start_background(paths: NexusPaths, argv: Sequence[str], *, timeout: float =
             return os.waitstatus_to_exitcode(status)
         owner = lock_owner(files)
         snap = read_status(files)
-        if owner is not None and snap and snap.get("supervisor", {}).get("state") in ACTIVE_STATES:
+        sup = (snap or {}).get("supervisor", {})
+        if owner is not None and sup.get("pid") == owner.pid and sup.get("state") in ACTIVE_STATES:
             return 0
         time.sleep(0.02)
     return 1
