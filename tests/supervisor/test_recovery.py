@@ -17,7 +17,7 @@ import time
 import psutil
 import pytest
 
-from tests.supervisor.conftest import Home, alive, get_healthz, wait_until
+from tests.supervisor.conftest import FALLBACK, Home, alive, get_healthz, wait_until
 
 
 def _kill9_and_time_recovery(home: Home, victim: int) -> float:
@@ -35,6 +35,11 @@ def test_kill9_of_the_gateway_recovers_fast_and_counts_one_restart(home_both: Ho
     home.supervise("--pidfile", str(home.pidfile()))
     first = home.wait_ready()
     assert get_healthz(home.port)
+    features = home.status()["supervisor"]["features"]
+    if home.features == FALLBACK:
+        assert features == "process groups only"
+    else:
+        assert "pidfd" in features and "subreaper" in features  # cgroup too where v2 is writable
     time.sleep(0.4)  # ready longer than healthy_after_s: the policy restarts at once
     elapsed = _kill9_and_time_recovery(home, first["pid"])
     gw = home.gateway()
