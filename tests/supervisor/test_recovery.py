@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -40,6 +41,9 @@ def test_kill9_of_the_gateway_recovers_fast_and_counts_one_restart(home_both: Ho
         assert features == "process groups only"
     else:
         assert "pidfd" in features and "subreaper" in features  # cgroup too where v2 is writable
+        if "cgroup" in features:
+            own = Path(f"/proc/{first['pid']}/cgroup").read_text()
+            assert f"nexus-{home.marker}/gen-{first['generation']}" in own  # joined before exec
     time.sleep(0.4)  # ready longer than healthy_after_s: the policy restarts at once
     elapsed = _kill9_and_time_recovery(home, first["pid"])
     gw = home.gateway()
