@@ -312,8 +312,8 @@ def crash(kind: type[Subject], argv: list[str], rounds: int, *, pidfile: bool = 
     )
 
 
-def hang(kind: type[Subject]) -> str:
-    with running(kind, [PY, str(TINY)]) as subject:
+def hang(kind: type[Subject], argv: list[str] | None = None, *, pidfile: bool = True) -> str:
+    with running(kind, argv or [PY, str(TINY)], pidfile=pidfile) as subject:
         pid = ready(subject)
         time.sleep(1.2)
         kill_pid(pid, signal.SIGSTOP)
@@ -364,7 +364,7 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         default="",
-        help="comma list of crash-tiny, crash-gateway, hang, orphan, loop (default: all)",
+        help="comma list of crash-tiny, crash-gateway, hang, hang-gateway, orphan, loop (default: all)",
     )
     args = parser.parse_args()
     rounds = 3 if args.quick else args.rounds
@@ -383,12 +383,13 @@ def main() -> None:
             lambda k: crash(k, ["gateway"], rounds, pidfile=False),
         ),
         ("hang: SIGSTOP of the child", hang),
+        ("hang-gateway: SIGSTOP of the real gateway", lambda k: hang(k, ["gateway"], pidfile=False)),
         ("orphan: a double-forked grandchild holds the port", orphan),
         ("loop: a child that exits 1 at once", lambda k: crash_loop(k, window)),
     ]
     wanted = [w.strip() for w in args.scenarios.split(",") if w.strip()]
     for title, run in scenarios:
-        if wanted and not any(title.startswith(w) for w in wanted):
+        if wanted and title.split(":")[0] not in wanted:
             continue
         print(f"\n== {title}")
         for name in names:
