@@ -250,3 +250,28 @@ def test_a_stale_status_file_cannot_claim_a_running_supervisor(tmp_path: Path) -
     text = render_status(live)
     assert "gateway:    ready (pid 4242" in text
     assert "cause dependency: db gone" in text
+
+
+def test_load_settings_falls_back_to_the_last_good_config_then_defaults(tmp_path: Path) -> None:
+    from nexus.common import NexusPaths
+    from nexus.config import ConfigError
+    from nexus.supervisor import load_settings
+
+    paths = NexusPaths(home=tmp_path)
+    paths.ensure()
+    paths.config_file.write_text("[gateway]\nport = 18999\n")
+    config, problem = load_settings(paths, environ={})
+    assert (config.gateway.port, problem) == (18999, None)  # and a last good copy is kept
+
+    paths.config_file.write_text("[gateway]\nport = 18999\nbogus = 1\n")
+    config, problem = load_settings(paths, environ={})
+    assert config.gateway.port == 18999
+    assert problem is not None and "gateway.bogus" in problem and "last good copy" in problem
+
+    paths.last_good_config.unlink()
+    config, problem = load_settings(paths, environ={"NEXUS_PORT": "18777"})
+    assert config.gateway.port == 18777
+    assert problem is not None and "default settings" in problem
+
+    with pytest.raises(ConfigError, match="NEXUS_PORT"):
+        load_settings(paths, environ={"NEXUS_PORT": "99999"})

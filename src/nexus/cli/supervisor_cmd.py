@@ -13,6 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from nexus.common import NexusPaths
+    from nexus.config import NexusConfig
 
 LOG_CHOICES = ("all", "gateway", "supervisor")
 
@@ -56,7 +57,7 @@ def up(
             raise typer.Exit(code)
         _print_status(paths)
         raise typer.Exit(0)
-    config, problem = supervisor.load_settings(paths)
+    config, problem = _settings(paths)
     options = supervisor.gateway_options(paths, config, echo_output=not detached)
     code = supervisor.run_supervisor(
         paths, options, config.supervisor, echo=not detached, config_problem=problem
@@ -200,13 +201,24 @@ def supervise(
         watch_files=tuple(watch),
         echo_output=True,
     )
-    config, problem = supervisor.load_settings(paths)
+    config, problem = _settings(paths)
     code = supervisor.run_supervisor(paths, options, config.supervisor, echo=True, config_problem=problem)
     if code is None:
         typer.echo("a supervisor already runs for this NEXUS_HOME:", err=True)
         _print_status(paths)
         code = 1
     raise typer.Exit(code)
+
+
+def _settings(paths: NexusPaths) -> tuple[NexusConfig, str | None]:
+    from nexus import supervisor
+    from nexus.config import ConfigError
+
+    try:
+        return supervisor.load_settings(paths)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(exc.exit_code) from exc
 
 
 def _print_status(paths: NexusPaths) -> None:

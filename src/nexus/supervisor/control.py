@@ -15,12 +15,14 @@ import os
 import signal
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
+from pydantic import ValidationError
 
 from nexus.common import FileLock, NexusPaths
 from nexus.config import ConfigError, NexusConfig, SupervisorConfig, load_config
@@ -50,14 +52,32 @@ class Owner:
 def load_settings(
     paths: NexusPaths, *, environ: Mapping[str, str] | None = None
 ) -> tuple[NexusConfig, str | None]:
-    """The config, or defaults plus the error text: the supervisor must run even when the config is
-    broken, so that the gateway's exit 78 is shown in ``nexus status`` instead of nothing at all."""
+    """The config, or a fallback plus the error text: the supervisor must run even when the config is
+    broken, so that the gateway's exit 78 is shown in ``nexus status`` instead of nothing at all.
+
+    The fallback is the last good copy of ``nexus.toml`` (so the port stays the configured one), else
+    the defaults. A bad ``NEXUS_PORT`` is not survivable (which port?): its ConfigError is raised.
+    """
     try:
         return load_config(paths, environ=environ), None
     except ConfigError as exc:
-        port = (environ if environ is not None else os.environ).get("NEXUS_PORT", "")
-        base = NexusConfig.model_validate({"gateway": {"port": int(port)}} if port.isdigit() else {})
-        return base, str(exc)
+        problem = str(exc)
+    env = os.environ if environ is None else environ
+    try:
+        data = tomllib.loads(paths.last_good_config.read_text(encoding="utf-8"))
+        fallback = NexusConfig.model_validate(data)
+        problem += "\n(supervising with the last good copy of the config)"
+    except (OSError, ValueError, ValidationError):
+        fallback = NexusConfig()
+        problem += "\n(supervising with the default settings)"
+    port = env.get("NEXUS_PORT")
+    if port:
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError(paths.config_file, [f"NEXUS_PORT: {port!r} is not a port number (1-65535)"])
+        fallback = fallback.model_copy(
+            update={"gateway": fallback.gateway.model_copy(update={"port": int(port)})}
+        )
+    return fallback, problem
 
 
 def gateway_argv() -> list[str]:
@@ -104,9 +124,7 @@ def run_supervisor(
         me = psutil.Process()
         lock.write_owner(json.dumps({"pid": me.pid, "create_time": me.create_time()}))
         if config_problem:
-            logger.error(
-                "%s\n(supervising with defaults; the gateway will report the same problem)", config_problem
-            )
+            logger.error("%s; the gateway will report the same problem", config_problem)
         env = dict(os.environ if environ is None else environ)
         env["NEXUS_HOME"] = str(paths.home)
         supervisor = Supervisor(
