@@ -7,6 +7,7 @@ It imports only ``nexus.config``, ``nexus.common`` and ``nexus.errors`` and star
 so a broken gateway import can never break the watchdog. See docs/supervisor.md.
 """
 
+from nexus.supervisor.child import MARKER_ENV
 from nexus.supervisor.control import (
     down,
     gateway_options,
@@ -21,25 +22,32 @@ from nexus.supervisor.control import (
 )
 from nexus.supervisor.errors import EXIT_PORT_FOREIGN, PortHeldByForeign, SupervisorError
 from nexus.supervisor.health import HealthUrl
+from nexus.supervisor.identity import marker_for
 from nexus.supervisor.kernel import KernelFeatures
 from nexus.supervisor.loop import Options, Supervisor
+from nexus.supervisor.records import GenerationRecord, RunFiles, load_generations
 from nexus.supervisor.states import ChildState, SupervisorState
 
 __all__ = [
     "EXIT_PORT_FOREIGN",
+    "MARKER_ENV",
     "ChildState",
+    "GenerationRecord",
     "HealthUrl",
     "KernelFeatures",
     "Options",
     "PortHeldByForeign",
+    "RunFiles",
     "Supervisor",
     "SupervisorError",
     "SupervisorState",
     "down",
     "gateway_options",
+    "load_generations",
     "load_settings",
     "lock_owner",
     "lock_owner_of",
+    "marker_for",
     "render_status",
     "run_supervisor",
     "signal_supervisor",
