@@ -267,3 +267,21 @@ def test_logs_follow_shows_a_restart_as_it_happens(home: Home) -> None:
     assert follower.wait(timeout=10) == 0
     assert b"generation 1 ended: crash (killed by SIGKILL)" in seen
     assert b"generation 2 started" in seen
+
+
+def test_a_brief_non_supervisor_lock_holder_delays_the_start_instead_of_faking_a_supervisor(
+    home: Home,
+) -> None:
+    from nexus.common import FileLock
+    from nexus.supervisor import RunFiles
+
+    lock = FileLock(RunFiles.of(home.paths).lock)
+    assert lock.try_acquire()  # what `nexus down` or `doctor --fix` does while sweeping
+    try:
+        sup = home.supervise()
+        time.sleep(0.8)
+        assert sup.poll() is None  # still waiting for the lock, not "already running"
+    finally:
+        lock.release()
+    home.wait_ready()
+    assert home.status()["supervisor"]["pid"] == sup.pid

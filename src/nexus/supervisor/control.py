@@ -38,8 +38,9 @@ from nexus.supervisor.loop import READY_NOTIFY, Options, Supervisor
 from nexus.supervisor.records import RunFiles, load_generations, read_status
 from nexus.supervisor.sweep import sweep
 
-UP_LOCK_WAIT_S = 0.3
-"""``up`` waits this long for the lock, so a ``status`` that peeks at it is not taken for a supervisor."""
+UP_LOCK_WAIT_S = 15.0
+"""How long ``up`` waits while the lock is held by something that is *not* a live supervisor (a
+``status`` peeking, ``down`` or ``doctor --fix`` sweeping): it starts once they let go."""
 ACTIVE_STATES = ("running", "backoff", "crash-loop", "blocked")
 
 
@@ -115,10 +116,18 @@ def run_supervisor(
     paths.ensure()
     files = RunFiles.of(paths)
     lock = FileLock(files.lock)
-    try:
-        lock.acquire(UP_LOCK_WAIT_S)
-    except LockTimeout:
-        return None
+    deadline = time.monotonic() + UP_LOCK_WAIT_S
+    while not lock.try_acquire():
+        if lock_owner(files) is not None:
+            return None  # a live supervisor holds it (its pid and start time are in the lock file)
+        if time.monotonic() >= deadline:
+            print(
+                f"{files.lock} has been held for {UP_LOCK_WAIT_S:.0f}s by a nexus command that is not a "
+                "supervisor (down, doctor --fix?); try again when it has finished",
+                file=sys.stderr,
+            )
+            return 1
+        time.sleep(0.02)
     logger = supervisor_logger(paths.logs, echo=echo)
     try:
         me = psutil.Process()
