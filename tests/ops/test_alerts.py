@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from nexus.common import NexusPaths
-from nexus.common.clock import FakeClock
 from nexus.alerts import (
     Alert,
     Alerter,
@@ -26,6 +24,8 @@ from nexus.alerts import (
     recent_alerts,
     record,
 )
+from nexus.common import NexusPaths
+from nexus.common.clock import FakeClock
 
 
 def alert(subject: str = "anthropic:a", severity: str = "critical", at: float = 0.0) -> Alert:
