@@ -12,7 +12,7 @@ import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import httpx2
 
@@ -20,6 +20,8 @@ from nexus.common.secret import Secret
 from nexus.config.schema import ProviderConfig
 from nexus.models.classify import ErrorFacts, error_for
 from nexus.models.errors import ProviderError, Timeout
+from nexus.models.providers._sse import SSEDecoder
+from nexus.models.types import TextDelta
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -147,3 +149,30 @@ def transport_error(exc: httpx2.TransportError, *, provider: str, model: str) ->
         message=f"{transport} failed while streaming ({type(exc).__name__})", transport=transport
     )
     return error_for(facts, provider=provider, model=model)
+
+
+class StreamState(Protocol):
+    """What a provider's wire-format state machine offers: text out of one decoded SSE event."""
+
+    def apply(self, event: Any, *, provider: str, model: str) -> str | None: ...
+
+
+async def sse_text(
+    chunks: AsyncIterator[bytes], state: StreamState, deadline: Deadline, *, provider: str, model: str
+) -> AsyncIterator[TextDelta]:
+    """Decode an SSE body into text deltas under the first-token and idle deadlines.
+
+    Reads to the very end (even after the final event) so the connection goes back to the pool."""
+    decoder = SSEDecoder()
+    ended = False
+    while not ended:
+        try:
+            events = decoder.feed(await anext_within(chunks, deadline))
+        except StopAsyncIteration:
+            events, ended = decoder.flush(), True
+        for event in events:
+            text = state.apply(event, provider=provider, model=model)
+            deadline.event_seen()
+            if text:
+                deadline.text_seen()
+                yield TextDelta(text)

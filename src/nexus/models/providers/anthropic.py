@@ -25,12 +25,12 @@ from nexus.models.providers._common import (
     ClientCache,
     Deadline,
     StreamTimeouts,
-    anext_within,
     redact,
+    sse_text,
     transport_error,
 )
-from nexus.models.providers._sse import SSEDecoder, SSEEvent
-from nexus.models.types import ModelRequest, StreamEnd, StreamItem, TextDelta, Usage
+from nexus.models.providers._sse import SSEEvent
+from nexus.models.types import ModelRequest, StreamEnd, StreamItem, Usage
 
 if TYPE_CHECKING:
     import anthropic
@@ -127,20 +127,9 @@ class AnthropicProvider:
             opened = client.messages.with_streaming_response.create(**self._params(request))
             response = await deadline.wait(opened.__aenter__())
             entered = True
-            decoder = SSEDecoder()
             chunks = response.iter_bytes().__aiter__()
-            ended = False
-            while not ended:  # read to the end even after message_stop, so the connection is reused
-                try:
-                    events = decoder.feed(await anext_within(chunks, deadline))
-                except StopAsyncIteration:
-                    events, ended = decoder.flush(), True
-                for event in events:
-                    text = state.apply(event, provider=self.name, model=request.model)
-                    deadline.event_seen()
-                    if text:
-                        deadline.text_seen()
-                        yield TextDelta(text)
+            async for delta in sse_text(chunks, state, deadline, provider=self.name, model=request.model):
+                yield delta
         except ProviderError:
             raise
         except anthropic.APIError as exc:

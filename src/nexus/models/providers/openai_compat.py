@@ -24,12 +24,12 @@ from nexus.models.providers._common import (
     ClientCache,
     Deadline,
     StreamTimeouts,
-    anext_within,
     redact,
+    sse_text,
     transport_error,
 )
-from nexus.models.providers._sse import SSEDecoder, SSEEvent
-from nexus.models.types import ModelRequest, StreamEnd, StreamItem, TextDelta, Usage
+from nexus.models.providers._sse import SSEEvent
+from nexus.models.types import ModelRequest, StreamEnd, StreamItem, Usage
 
 if TYPE_CHECKING:
     import openai
@@ -108,20 +108,9 @@ class OpenAICompatProvider:
             )
             response = await deadline.wait(opened.__aenter__())
             entered = True
-            decoder = SSEDecoder()
             chunks = response.iter_bytes().__aiter__()
-            ended = False
-            while not ended:
-                try:
-                    events = decoder.feed(await anext_within(chunks, deadline))
-                except StopAsyncIteration:
-                    events, ended = decoder.flush(), True
-                for event in events:
-                    text = state.apply(event, provider=self.name, model=request.model)
-                    deadline.event_seen()
-                    if text:
-                        deadline.text_seen()
-                        yield TextDelta(text)
+            async for delta in sse_text(chunks, state, deadline, provider=self.name, model=request.model):
+                yield delta
         except ProviderError:
             raise
         except openai.APIError as exc:
