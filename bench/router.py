@@ -37,6 +37,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench._fakes import start_fake, stop  # noqa: E402
+
 BENCH_VENV = ROOT / ".venv-bench"
 LITELLM = "litellm==1.110.2"
 PRIMARY, FALLBACK = "claude-primary", "claude-fallback"
@@ -55,33 +57,6 @@ TURNS = 5
 
 
 # ---------------------------------------------------------------------------- the fake, in its own process
-
-
-def start_fake() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.anthropic_server", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    if not line.startswith("listening "):
-        proc.kill()
-        proc.wait(10)
-        raise SystemExit(f"fake server did not start: {line!r}")
-    return proc, line.split(" ", 1)[1]
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 def control(base: str, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

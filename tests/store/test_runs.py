@@ -117,3 +117,14 @@ def test_database_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     open_database(path).close()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_finish_commits_the_step_and_the_answer_together(store: RunStore) -> None:
+    run, _ = store.accept(session="s", text="x")
+    store.claim(run.id)
+    done = store.finish(run.id, answer="a", model="m", step=("model_call", {"text": "a"}))
+    assert done.status is RunStatus.DONE
+    assert [(s.kind, s.payload) for s in store.steps(run.id)] == [("model_call", {"text": "a"})]
+    with pytest.raises(InvalidTransition):
+        store.finish(run.id, answer="b", model="m", step=("model_call", {"text": "b"}))
+    assert len(store.steps(run.id)) == 1  # the refused finish rolled its step back

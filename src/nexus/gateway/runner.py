@@ -92,13 +92,13 @@ class RunExecutor:
             finished = self._finish_from_steps(run)
             if finished is None:
                 result = await self._ask_model(run)
-                self._store.add_step(run.id, MODEL_STEP, _result_payload(result))
                 finished = self._store.finish(
                     run.id,
                     answer=result.text,
                     model=result.model,
                     profile=result.profile,
                     fell_back=result.fell_back,
+                    step=(MODEL_STEP, _result_payload(result)),
                 )
             self._bus.publish(frames.EV_RUN_FINAL, finished.to_api(), session=session)
         except NoProviderConfigured:

@@ -163,19 +163,15 @@ class RunStore:
                 ).fetchone()
                 if existing is not None:
                     return _row_to_run(existing), False
-            seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
             run_id = f"run_{uuid.uuid4().hex[:20]}"
             now = self._now()
-            conn.execute(
+            row = conn.execute(
                 "INSERT INTO runs (id, seq, session, channel, sender, idempotency_key, text, status, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, seq, session, channel, sender, idempotency_key, text, RunStatus.QUEUED.value, now),
-            )
-            conn.execute(
-                "INSERT OR IGNORE INTO sessions (name, created_at) VALUES (?, ?)",
-                (session, now),
-            )
-            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+                " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs), ?, ?, ?, ?, ?, ?, ?)"
+                f" RETURNING {_RUN_COLUMNS}",
+                (run_id, session, channel, sender, idempotency_key, text, RunStatus.QUEUED.value, now),
+            ).fetchone()
+            conn.execute("INSERT OR IGNORE INTO sessions (name, created_at) VALUES (?, ?)", (session, now))
         return _row_to_run(row), True
 
     # -- read -------------------------------------------------------------------------------------
@@ -263,25 +259,26 @@ class RunStore:
 
     # -- life cycle -------------------------------------------------------------------------------
 
-    def _transition(self, conn: sqlite3.Connection, run_id: str, to: RunStatus) -> Run:
-        row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+    def _move(self, run_id: str, to: RunStatus, assignments: str, params: tuple[object, ...]) -> Run:
+        """One guarded UPDATE: applies only if the run's current state allows ``to`` (checked life cycle)."""
+        allowed = [state.value for state, targets in ALLOWED_TRANSITIONS.items() if to in targets]
+        marks = ", ".join("?" for _ in allowed)
+        row = self._conn.execute(
+            f"UPDATE runs SET status = ?, {assignments} WHERE id = ? AND status IN ({marks}) RETURNING {_RUN_COLUMNS}",
+            (to.value, *params, run_id, *allowed),
+        ).fetchone()
         if row is None:
-            raise StoreError(f"no run {run_id}")
-        run = _row_to_run(row)
-        if to not in ALLOWED_TRANSITIONS[run.status]:
-            raise InvalidTransition(f"run {run_id}: {run.status.value} -> {to.value} is not allowed")
-        return run
+            current = self.get(run_id)
+            if current is None:
+                raise StoreError(f"no run {run_id}")
+            raise InvalidTransition(f"run {run_id}: {current.status.value} -> {to.value} is not allowed")
+        return _row_to_run(row)
 
     def claim(self, run_id: str) -> Run:
         """queued -> running; counts the attempt so crash loops on one message are bounded."""
-        with self._tx() as conn:
-            self._transition(conn, run_id, RunStatus.RUNNING)
-            conn.execute(
-                "UPDATE runs SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = ?",
-                (self._now(), run_id),
-            )
-            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return _row_to_run(row)
+        return self._move(
+            run_id, RunStatus.RUNNING, "attempts = attempts + 1, started_at = ?", (self._now(),)
+        )
 
     def add_step(self, run_id: str, kind: str, payload: dict[str, Any]) -> Step:
         with self._tx() as conn:
@@ -302,29 +299,32 @@ class RunStore:
         model: str | None,
         profile: str | None = None,
         fell_back: bool = False,
+        step: tuple[str, dict[str, Any]] | None = None,
     ) -> Run:
-        """running -> done, with the answer, in one transaction."""
+        """running -> done, with the answer (and the step that produced it) in one transaction."""
         with self._tx() as conn:
-            self._transition(conn, run_id, RunStatus.DONE)
-            conn.execute(
-                "UPDATE runs SET status = 'done', answer = ?, model = ?, profile = ?, fell_back = ?,"
-                " error = NULL, finished_at = ? WHERE id = ?",
-                (answer, model, profile, int(fell_back), self._now(), run_id),
+            if step is not None:
+                kind, payload = step
+                conn.execute(
+                    "INSERT INTO run_steps (run_id, idx, kind, payload, created_at) VALUES"
+                    " (?, (SELECT COALESCE(MAX(idx), -1) + 1 FROM run_steps WHERE run_id = ?), ?, ?, ?)",
+                    (run_id, run_id, kind, json.dumps(payload), self._now()),
+                )
+            return self._move(
+                run_id,
+                RunStatus.DONE,
+                "answer = ?, model = ?, profile = ?, fell_back = ?, error = NULL, finished_at = ?",
+                (answer, model, profile, int(fell_back), self._now()),
             )
-            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return _row_to_run(row)
 
     def fail(self, run_id: str, error: str, *, model: str | None = None) -> Run:
         """queued|running -> failed, with a reason the sender can read."""
-        with self._tx() as conn:
-            self._transition(conn, run_id, RunStatus.FAILED)
-            conn.execute(
-                "UPDATE runs SET status = 'failed', error = ?, model = COALESCE(?, model), finished_at = ?"
-                " WHERE id = ?",
-                (error, model, self._now(), run_id),
-            )
-            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return _row_to_run(row)
+        return self._move(
+            run_id,
+            RunStatus.FAILED,
+            "error = ?, model = COALESCE(?, model), finished_at = ?",
+            (error, model, self._now()),
+        )
 
     def recover(self, *, max_attempts: int) -> tuple[list[Run], list[Run]]:
         """After a crash: requeue interrupted runs, fail those interrupted too often.
