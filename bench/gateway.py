@@ -166,8 +166,11 @@ def main() -> None:
                 time.sleep(1.0)  # let start-up garbage settle before reading idle memory
                 rss_mb = psutil.Process(proc.pid).memory_info().rss / 1e6
                 token = (home / "gateway.token").read_text().strip()
+                gateway_cpu = psutil.Process(proc.pid)
+                cpu_before = sum(gateway_cpu.cpu_times()[:2])
                 seconds, ids = asyncio.run(intake(port, token, args.messages, args.concurrency))
                 drain = wait_all_done(home / "state.db", len(ids), timeout=300)
+                cpu_ms = (sum(gateway_cpu.cpu_times()[:2]) - cpu_before) * 1000 / len(ids)
                 conn = sqlite3.connect(home / "state.db")
                 committed = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
                 conn.close()
@@ -186,6 +189,10 @@ def main() -> None:
     )
     print(
         f"answered: all {len(ids)} done {drain:.2f} s after the last was accepted ({len(ids) / (seconds + drain):.0f}/s end to end)"
+    )
+    print(
+        f"gateway CPU per message (accept + answer through the SDK): {cpu_ms:.2f} ms;"
+        f" one core caps the gateway near {1000 / cpu_ms:.0f} messages/s"
     )
     print(
         f"direct call to the fake: p50 {percentile(direct, 50):.2f} ms, p99 {percentile(direct, 99):.2f} ms"
