@@ -36,23 +36,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def gateway_env(home: Path, fake_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEXUS_", "LISTEN_", "NOTIFY_"))}
-    env.update(
-        NEXUS_HOME=str(home),
-        ANTHROPIC_BASE_URL=fake_url,
-        ANTHROPIC_API_KEY="bench-key",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
+def gateway_env(home: Path, fake_url: str, *, with_key: bool = True) -> dict[str, str]:
+    drop = ("NEXUS_", "LISTEN_", "NOTIFY_", "ANTHROPIC_", "OPENAI_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(NEXUS_HOME=str(home), ANTHROPIC_BASE_URL=fake_url, PYTHONDONTWRITEBYTECODE="1")
+    if with_key:
+        env["ANTHROPIC_API_KEY"] = "bench-key"
     return env
 
 
-def start_gateway(home: Path, fake_url: str, port: int) -> tuple[subprocess.Popen[bytes], float]:
-    """Start and return (process, seconds until /readyz answered 200)."""
+def start_gateway(
+    home: Path, fake_url: str, port: int, *, with_key: bool = True
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Start and return (process, seconds until /readyz answered, 200 with a key, 503 without)."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "nexus", "gateway", "run", "--port", str(port), "--log-level", "warning"],
-        env=gateway_env(home, fake_url),
+        env=gateway_env(home, fake_url, with_key=with_key),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -62,7 +62,7 @@ def start_gateway(home: Path, fake_url: str, port: int) -> tuple[subprocess.Pope
             if proc.poll() is not None:
                 raise SystemExit(f"gateway exited with {proc.returncode}")
             try:
-                if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                if client.get(f"http://127.0.0.1:{port}/readyz").status_code == (200 if with_key else 503):
                     return proc, time.perf_counter() - started
             except httpx.TransportError:
                 pass
@@ -159,6 +159,11 @@ def main() -> None:
                 stop(proc)
                 starts.append(seconds)
         with tempfile.TemporaryDirectory() as tmp:
+            proc, _ = start_gateway(Path(tmp), fake_url, free_port(), with_key=False)
+            time.sleep(1.0)
+            bare_rss_mb = psutil.Process(proc.pid).memory_info().rss / 1e6
+            stop(proc)
+        with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
             port = free_port()
             proc, _ = start_gateway(home, fake_url, port)
@@ -183,7 +188,10 @@ def main() -> None:
     print(
         f"cold start to /readyz 200: median {statistics.median(starts):.3f} s (min {min(starts):.3f}, max {max(starts):.3f}, n={len(starts)}); target <= 1.0 s"
     )
-    print(f"idle RSS: {rss_mb:.1f} MB; target <= 80 MB")
+    print(
+        f"idle RSS: {rss_mb:.1f} MB with a provider configured (its SDK preloaded after READY),"
+        f" {bare_rss_mb:.1f} MB with none; target <= 80 MB"
+    )
     print(
         f"intake: {len(ids)} messages accepted in {seconds:.2f} s = {len(ids) / seconds:.0f}/s over {args.concurrency} connections; committed rows {committed}; target >= 300/s"
     )
