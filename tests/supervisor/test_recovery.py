@@ -6,6 +6,7 @@ alone (``NEXUS_SUPERVISOR_FEATURES=none``, the macOS path).
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -200,7 +201,10 @@ def test_restart_ends_a_block(home: Home) -> None:
     wait_until(lambda: home.gateway()["generation"] > generation, timeout=5, what="restart after block")
 
 
-def test_a_crash_loop_is_named_with_its_cause_and_retried_at_the_cap(home: Home) -> None:
+def test_a_crash_loop_is_named_with_its_cause_and_retried_at_the_cap(home: Home, tmp_path: Path) -> None:
+    sink = tmp_path / "alerts.jsonl"
+    config = home.paths.config_file
+    config.write_text(config.read_text() + f'\n[alerts]\ncommand = "cat >> {sink}; echo >> {sink}"\n')
     home.supervise("--exit-code", "3", "--last-error", "dependency")
     wait_until(lambda: home.status()["supervisor"]["state"] == "crash-loop", timeout=15, what="crash loop")
     status = home.status()
@@ -212,6 +216,11 @@ def test_a_crash_loop_is_named_with_its_cause_and_retried_at_the_cap(home: Home)
     before = home.gateway()["restarts_last_hour"]
     time.sleep(2.2)
     assert home.gateway()["restarts_last_hour"] - before <= 3
+    # the owner is told once, with the cause, not once per restart
+    wait_until(lambda: sink.exists() and sink.read_text().strip() != "", timeout=10, what="crash-loop alert")
+    alerts = [json.loads(line) for line in sink.read_text().splitlines() if line.strip()]
+    assert [a["kind"] for a in alerts] == ["crash_loop"]
+    assert "dependency" in alerts[0]["message"]
 
 
 def test_two_supervisors_started_at_the_same_instant_make_exactly_one(home: Home) -> None:

@@ -60,7 +60,7 @@ def up(
     config, problem = _settings(paths)
     options = supervisor.gateway_options(paths, config, echo_output=not detached)
     code = supervisor.run_supervisor(
-        paths, options, config.supervisor, echo=not detached, config_problem=problem
+        paths, options, config.supervisor, echo=not detached, config_problem=problem, alerts=config.alerts
     )
     if code is None:
         _print_status(paths)
@@ -202,7 +202,9 @@ def supervise(
         echo_output=True,
     )
     config, problem = _settings(paths)
-    code = supervisor.run_supervisor(paths, options, config.supervisor, echo=True, config_problem=problem)
+    code = supervisor.run_supervisor(
+        paths, options, config.supervisor, echo=True, config_problem=problem, alerts=config.alerts
+    )
     if code is None:
         typer.echo("a supervisor already runs for this NEXUS_HOME:", err=True)
         _print_status(paths)

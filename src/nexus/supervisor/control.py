@@ -24,8 +24,10 @@ from typing import Any
 import psutil
 from pydantic import ValidationError
 
+from nexus.alerts import Alerter, crash_loop_alert
 from nexus.common import FileLock, NexusPaths
 from nexus.config import ConfigError, NexusConfig, SupervisorConfig, load_config
+from nexus.config.schema import AlertsConfig
 from nexus.errors import LockTimeout
 from nexus.supervisor import policy
 from nexus.supervisor.cgroup import CgroupTree
@@ -103,6 +105,18 @@ def _probe_host(bind: str) -> str:
     return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(bind, bind)
 
 
+def _crash_loop_alerter(paths: NexusPaths, alerts: AlertsConfig) -> Callable[[Mapping[str, Any]], None]:
+    """Crash loops reach the owner through ``[alerts] command``, de-duplicated with the gateway's alerts."""
+    alerter = Alerter.from_config(alerts, paths)
+
+    def send(status: Mapping[str, Any]) -> None:
+        alert = crash_loop_alert(status, now=time.time())
+        if alert is not None:
+            alerter.notify(alert)
+
+    return send
+
+
 def run_supervisor(
     paths: NexusPaths,
     options: Options,
@@ -111,6 +125,7 @@ def run_supervisor(
     echo: bool = True,
     environ: Mapping[str, str] | None = None,
     config_problem: str | None = None,
+    alerts: AlertsConfig | None = None,
 ) -> int | None:
     """Run a supervisor in this process until it is stopped. None: another one already holds the lock."""
     paths.ensure()
@@ -145,6 +160,7 @@ def run_supervisor(
             features=KernelFeatures.detect(env),
             logger=logger,
             environ=env,
+            alert=_crash_loop_alerter(paths, alerts) if alerts is not None else None,
         )
         return asyncio.run(supervisor.run())
     except SupervisorError as exc:

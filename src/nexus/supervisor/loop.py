@@ -98,8 +98,11 @@ class Supervisor:
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
         uniform: Callable[[], float] = random.random,
+        alert: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.options = options
+        self.alert = alert
+        """Told the status document when a crash loop is named (the owner hears of it, not only the log)."""
         self.cfg = cfg
         self.files = files
         self.logs = logs
@@ -428,6 +431,10 @@ class Supervisor:
                     cause,
                     decision.delay_s,
                 )
+                if self.alert is not None:
+                    snapshot = self.snapshot()
+                    # the hook may take seconds: never in the supervisor's own loop
+                    asyncio.get_running_loop().run_in_executor(None, self.alert, snapshot)
             elif decision.delay_s > 0:
                 self._set_state(SupervisorState.BACKOFF)
             await self._wait_delay(decision.delay_s)
