@@ -176,3 +176,37 @@ async def sse_text(
             if text:
                 deadline.text_seen()
                 yield TextDelta(text)
+
+
+async def stream_text(
+    opened: Any,
+    state: StreamState,
+    deadline: Deadline,
+    *,
+    provider: str,
+    model: str,
+    sdk_error: type[Exception],
+    translate: Callable[[Exception], ProviderError],
+) -> AsyncIterator[TextDelta]:
+    """Open an SDK streaming response (``with_streaming_response.create(...)``) and yield its text.
+
+    The SDK builds, authenticates and sends the request and raises on an error status; we decode the
+    SSE body ourselves (the SDKs' per-event models cost more CPU than the whole router). Foreign
+    errors become ProviderErrors here, once."""
+    entered = False
+    try:
+        response = await deadline.wait(opened.__aenter__())
+        entered = True
+        async for delta in sse_text(
+            response.iter_bytes().__aiter__(), state, deadline, provider=provider, model=model
+        ):
+            yield delta
+    except ProviderError:
+        raise
+    except sdk_error as exc:
+        raise translate(exc) from exc
+    except httpx2.TransportError as exc:
+        raise transport_error(exc, provider=provider, model=model) from exc
+    finally:
+        if entered:
+            await opened.__aexit__(None, None, None)

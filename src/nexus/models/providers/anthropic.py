@@ -26,8 +26,7 @@ from nexus.models.providers._common import (
     Deadline,
     StreamTimeouts,
     redact,
-    sse_text,
-    transport_error,
+    stream_text,
 )
 from nexus.models.providers._sse import SSEEvent
 from nexus.models.types import ModelRequest, StreamEnd, StreamItem, Usage
@@ -119,26 +118,17 @@ class AnthropicProvider:
         client = self._clients.get((credential.kind, credential.secret))
         deadline = Deadline(self._timeouts, request.budget_s, provider=self.name, model=request.model)
         state = _MessageState()
-        opened: Any = None
-        entered = False
-        try:
-            # the SDK builds, authenticates and sends the request and raises on an error status; the
-            # body we decode ourselves (see _sse): SDK event models cost more CPU than the router
-            opened = client.messages.with_streaming_response.create(**self._params(request))
-            response = await deadline.wait(opened.__aenter__())
-            entered = True
-            chunks = response.iter_bytes().__aiter__()
-            async for delta in sse_text(chunks, state, deadline, provider=self.name, model=request.model):
-                yield delta
-        except ProviderError:
-            raise
-        except anthropic.APIError as exc:
-            raise translate(exc, self.name, request.model, credential.secret) from exc
-        except httpx2.TransportError as exc:
-            raise transport_error(exc, provider=self.name, model=request.model) from exc
-        finally:
-            if entered:
-                await opened.__aexit__(None, None, None)
+        opened = client.messages.with_streaming_response.create(**self._params(request))
+        async for delta in stream_text(
+            opened,
+            state,
+            deadline,
+            provider=self.name,
+            model=request.model,
+            sdk_error=anthropic.APIError,
+            translate=lambda exc: translate(exc, self.name, request.model, credential.secret),
+        ):
+            yield delta
         if not state.finished:
             raise ConnectionFailed(
                 "stream ended before message_stop", provider=self.name, model=request.model

@@ -25,8 +25,7 @@ from nexus.models.providers._common import (
     Deadline,
     StreamTimeouts,
     redact,
-    sse_text,
-    transport_error,
+    stream_text,
 )
 from nexus.models.providers._sse import SSEEvent
 from nexus.models.types import ModelRequest, StreamEnd, StreamItem, Usage
@@ -98,28 +97,17 @@ class OpenAICompatProvider:
         client = self._clients.get((credential.kind, credential.secret))
         deadline = Deadline(self._timeouts, request.budget_s, provider=self.name, model=request.model)
         state = _CompletionState()
-        opened: Any = None
-        entered = False
-        try:
-            # the SDK builds, authenticates, sends and raises on an error status; we decode the SSE
-            # body ourselves (as in the Anthropic adapter): cheaper than the SDK's chunk models
-            opened = client.chat.completions.with_streaming_response.create(
-                **self._params(request, credential)
-            )
-            response = await deadline.wait(opened.__aenter__())
-            entered = True
-            chunks = response.iter_bytes().__aiter__()
-            async for delta in sse_text(chunks, state, deadline, provider=self.name, model=request.model):
-                yield delta
-        except ProviderError:
-            raise
-        except openai.APIError as exc:
-            raise translate(exc, self.name, request.model, credential.secret) from exc
-        except httpx2.TransportError as exc:
-            raise transport_error(exc, provider=self.name, model=request.model) from exc
-        finally:
-            if entered:
-                await opened.__aexit__(None, None, None)
+        opened = client.chat.completions.with_streaming_response.create(**self._params(request, credential))
+        async for delta in stream_text(
+            opened,
+            state,
+            deadline,
+            provider=self.name,
+            model=request.model,
+            sdk_error=openai.APIError,
+            translate=lambda exc: translate(exc, self.name, request.model, credential.secret),
+        ):
+            yield delta
         yield StreamEnd(stop_reason=state.finish, usage=state.usage)
 
     async def aclose(self) -> None:
