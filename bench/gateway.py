@@ -143,6 +143,27 @@ def added_latency(port: int, token: str, fake_url: str, rounds: int) -> tuple[li
     return direct, via
 
 
+def accept_only(count: int, concurrency: int) -> tuple[float, float]:
+    """Intake rate and gateway CPU per message when no answer competes for the CPU."""
+    slow_fake, slow_url = start_fake(latency=60.0)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            home = Path(tmp)
+            port = free_port()
+            proc, _ = start_gateway(home, slow_url, port)
+            try:
+                process = psutil.Process(proc.pid)
+                before = sum(process.cpu_times()[:2])
+                token = (home / "gateway.token").read_text().strip()
+                seconds, ids = asyncio.run(intake(port, token, count, concurrency))
+                cpu_ms = (sum(process.cpu_times()[:2]) - before) * 1000 / len(ids)
+            finally:
+                stop(proc)
+    finally:
+        stop(slow_fake)
+    return len(ids) / seconds, cpu_ms
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=2000)
@@ -184,6 +205,7 @@ def main() -> None:
                 stop(proc)
     finally:
         stop(fake)
+    accept_rate, accept_cpu_ms = accept_only(args.messages, args.concurrency)
     added = [v - d for v, d in zip(via, direct, strict=True)]
     print(
         f"cold start to /readyz 200: median {statistics.median(starts):.3f} s (min {min(starts):.3f}, max {max(starts):.3f}, n={len(starts)}); target <= 1.0 s"
@@ -197,6 +219,10 @@ def main() -> None:
     )
     print(
         f"answered: all {len(ids)} done {drain:.2f} s after the last was accepted ({len(ids) / (seconds + drain):.0f}/s end to end)"
+    )
+    print(
+        f"accept only (the model answers after 60 s, so answering takes no CPU meanwhile): {accept_rate:.0f}/s,"
+        f" gateway CPU {accept_cpu_ms:.2f} ms per accepted message"
     )
     print(
         f"gateway CPU per message (accept + answer through the SDK): {cpu_ms:.2f} ms;"
