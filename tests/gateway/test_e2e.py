@@ -133,7 +133,10 @@ def test_without_any_provider_the_gateway_says_how_to_configure_one(tmp_path: Pa
     with GatewayProcess(tmp_path / "home") as gw:
         ready = httpx.get(f"{gw.base_url}/readyz")
         assert ready.status_code == 503
-        assert any("ANTHROPIC_API_KEY" in r for r in ready.json()["reasons"])
+        reasons = ready.json()["reasons"]
+        key_lines = [r for r in reasons if "ANTHROPIC_API_KEY" in r]
+        assert len(key_lines) == 1, reasons  # one problem, said once, naming the models it blocks
+        assert "anthropic/claude-opus-4-5" in key_lines[0] and "claude-3-5-haiku-latest" in key_lines[0]
         run = post_and_wait(gw, "none", "hello?")
     assert run["status"] == "done" and run["model"] == "nexus"
     assert "nexus auth add-key anthropic" in run["text"]

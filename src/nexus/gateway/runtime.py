@@ -158,8 +158,14 @@ class GatewayRuntime:
         if not any(c["usable"] for c in candidates):
             if not candidates:
                 reasons.append("no model candidate: set [models] primary in nexus.toml")
+            # one line per distinct problem, naming the models it blocks (not the same fix three times)
+            blocked: dict[tuple[str, str], list[str]] = {}
             for c in candidates:
-                reasons.append(f"{c['model']} ({c['profile'] or 'no profile'}): {c['reason'] or 'unusable'}")
+                blocked.setdefault((c["profile"] or "no profile", c["reason"] or "unusable"), []).append(
+                    c["model"]
+                )
+            for (profile, reason), models in blocked.items():
+                reasons.append(f"{profile}: {reason} (blocks {', '.join(models)})")
             if not any(c["profile"] for c in candidates):
                 reasons.append(
                     "no provider credential: run `nexus auth add-key anthropic` (see docs/auth.md)"
