@@ -8,6 +8,7 @@ of the whole process leaves ``running`` behind, and start-up recovery resumes it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any, Protocol
 
@@ -121,7 +122,10 @@ class RunExecutor:
                 self._aborted.discard(run_id)
                 self._fail(run, "aborted by the user")
                 return
-            raise  # gateway shutting down: the run stays running and resumes on the next start
+            # the gateway is stopping in order: hand the run back, uncounted, for the next start
+            with contextlib.suppress(Exception):
+                self._store.release(run_id)
+            raise
         except Exception as exc:
             log.exception("run %s failed inside the gateway", run.id)
             self._fail(run, f"internal error in the gateway: {type(exc).__name__}: {exc}")

@@ -280,6 +280,11 @@ class RunStore:
             run_id, RunStatus.RUNNING, "attempts = attempts + 1, started_at = ?", (self._now(),)
         )
 
+    def release(self, run_id: str) -> Run:
+        """running -> queued without counting the attempt: the gateway is stopping in order, the run
+        did nothing wrong, and it resumes first thing at the next start."""
+        return self._move(run_id, RunStatus.QUEUED, "attempts = MAX(attempts - 1, 0), started_at = NULL", ())
+
     def add_step(self, run_id: str, kind: str, payload: dict[str, Any]) -> Step:
         with self._tx() as conn:
             idx = conn.execute(
