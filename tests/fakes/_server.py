@@ -301,30 +301,19 @@ def split_text(text: str, chunks: int) -> list[str]:
 TokenCheck = Callable[[Mapping[str, str]], bool]
 
 
-class FakeModelServer:
-    """The scripting, recording and life-cycle API both fakes share; subclasses add the wire format.
-
-    Use as a context manager; ``base_url`` is valid inside it.
-    """
+class ThreadedFake:
+    """Life cycle shared by every fake: a context manager running ``build_app()`` in a ThreadedServer."""
 
     api_name = "fake"
-    base_path = ""
-    """Appended to ``http://127.0.0.1:PORT`` in ``base_url`` (``/v1`` for OpenAI-compatible APIs)."""
 
-    def __init__(self, *, port: int = 0, known_models: set[str] | None = None) -> None:
+    def __init__(self, *, port: int = 0) -> None:
         self._port_wanted = port
-        self.known_models = known_models
-        """When set, any other model gets the API's real 404 ``model not found`` answer."""
-        self.accept_token: TokenCheck | None = None
-        """Headers in (lower-cased), allow? ``False`` gets the API's real 401. ``None`` accepts any key."""
-        self._script = Script()
         self._server: ThreadedServer | None = None
 
-    # ---- life cycle
     def build_app(self) -> Callable[..., Any]:
         raise NotImplementedError
 
-    def start(self) -> FakeModelServer:
+    def start(self) -> Any:
         if self._server is not None:
             raise RuntimeError(f"{self.api_name} fake already started")
         self._server = ThreadedServer(self.build_app(), port=self._port_wanted, name=self.api_name)
@@ -341,6 +330,25 @@ class FakeModelServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class FakeModelServer(ThreadedFake):
+    """The scripting, recording and life-cycle API both fakes share; subclasses add the wire format.
+
+    Use as a context manager; ``base_url`` is valid inside it.
+    """
+
+    api_name = "fake"
+    base_path = ""
+    """Appended to ``http://127.0.0.1:PORT`` in ``base_url`` (``/v1`` for OpenAI-compatible APIs)."""
+
+    def __init__(self, *, port: int = 0, known_models: set[str] | None = None) -> None:
+        super().__init__(port=port)
+        self.known_models = known_models
+        """When set, any other model gets the API's real 404 ``model not found`` answer."""
+        self.accept_token: TokenCheck | None = None
+        """Headers in (lower-cased), allow? ``False`` gets the API's real 401. ``None`` accepts any key."""
+        self._script = Script()
 
     @property
     def port(self) -> int:

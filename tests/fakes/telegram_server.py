@@ -32,7 +32,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes._server import ThreadedServer, pause
+from tests.fakes._server import ThreadedFake, pause
 
 BOT_USERNAME = "nexus_test_bot"
 NOT_MODIFIED = (
@@ -70,13 +70,14 @@ class _Poll:
     terminated: bool = False
 
 
-class FakeTelegram:
+class FakeTelegram(ThreadedFake):
+    api_name = "fake-telegram"
+
     def __init__(self, token: str, *, port: int = 0) -> None:
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
-        self._port_wanted = port
+        super().__init__(port=port)
         self._lock = threading.Lock()
-        self._server: ThreadedServer | None = None
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 100_001
         self._message_ids: dict[int, int] = {}
@@ -97,22 +98,8 @@ class FakeTelegram:
         self.stalled_polls = 0
 
     # ---- life cycle
-    def start(self) -> FakeTelegram:
-        app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
-        self._server = ThreadedServer(app, port=self._port_wanted, name="fake-telegram")
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop()
-
-    def __enter__(self) -> FakeTelegram:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def build_app(self) -> Starlette:
+        return Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
 
     @property
     def base_url(self) -> str:
