@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_fake(
-    module: str = "tests.fakes.anthropic_server", *, latency: float = 0.0
+    module: str = "nexus.fakes.anthropic_server", *, latency: float = 0.0
 ) -> tuple[subprocess.Popen[str], str]:
     """Start ``python -m MODULE`` on a free port; returns (process, base URL) once it listens."""
     proc = subprocess.Popen(

@@ -29,11 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from tests.fakes.anthropic_server import FakeAnthropic  # noqa: E402
-from tests.fakes.telegram_server import FakeTelegram  # noqa: E402
-
 from nexus.channels.secrets import ChannelSecrets  # noqa: E402
 from nexus.common.secret import Secret  # noqa: E402
+from nexus.fakes.anthropic_server import FakeAnthropic  # noqa: E402
+from nexus.fakes.telegram_server import FakeTelegram  # noqa: E402
 
 TOKEN = "123456789:" + "b" * 35
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.openai_server import FakeOpenAI
+from nexus.fakes.anthropic_server import FakeAnthropic
+from nexus.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture

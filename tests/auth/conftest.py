@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.oauth_server import FakeOAuthServer
+from nexus.fakes.oauth_server import FakeOAuthServer
 
 
 @pytest.fixture

@@ -148,7 +148,7 @@ def race(
     Without ``store``/``oauth`` a fresh token endpoint and store are made; with them, the workers join
     an existing race (the gateway test adds them to a gateway and `nexus ask` loops).
     """
-    from tests.fakes.oauth_server import FakeOAuthServer
+    from nexus.fakes.oauth_server import FakeOAuthServer
 
     workdir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from nexus.fakes.anthropic_server import FakeAnthropic
+from nexus.fakes.oauth_server import CLIENT_ID, FakeOAuthServer
 from tests.auth.conftest import read_store, refresh_directly, write_store
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.oauth_server import CLIENT_ID, FakeOAuthServer
 
 NEXUS = str(Path(sys.executable).parent / "nexus")
 BACKUP_KEY = "sk-ant-api03-BACKUP-KEY-SECRET"

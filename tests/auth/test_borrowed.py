@@ -12,8 +12,8 @@ import pytest
 from nexus.auth.credentials import Credential, CredentialKind
 from nexus.auth.errors import CredentialUnavailable
 from nexus.auth.store import ProfileStore
+from nexus.fakes.oauth_server import FakeOAuthServer
 from tests.auth.conftest import refresh_directly, write_store
-from tests.fakes.oauth_server import FakeOAuthServer
 
 
 def write_claude_code(home: Path, access: str, refresh: str, expires_at: float) -> Path:

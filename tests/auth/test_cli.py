@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from nexus.fakes.oauth_server import FakeOAuthServer
 from tests.auth.conftest import read_store
-from tests.fakes.oauth_server import FakeOAuthServer
 
 NEXUS = str(Path(sys.executable).parent / "nexus")
 

@@ -14,9 +14,9 @@ import pytest
 from nexus.auth.errors import CredentialUnavailable
 from nexus.auth.store import ProfileStore
 from nexus.common.clock import FakeClock
+from nexus.fakes.oauth_server import FakeOAuthServer
 from tests.auth.conftest import read_store
 from tests.auth.test_store import seed_oauth
-from tests.fakes.oauth_server import FakeOAuthServer
 
 HOLDER = """
 import sys, time

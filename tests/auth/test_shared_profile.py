@@ -19,10 +19,10 @@ from pathlib import Path
 
 import httpx
 
+from nexus.fakes.anthropic_server import FakeAnthropic
+from nexus.fakes.oauth_server import FakeOAuthServer
 from tests.auth.conftest import write_store
 from tests.auth.race_worker import ROOT, race
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.oauth_server import FakeOAuthServer
 
 NEXUS = str(Path(sys.executable).parent / "nexus")
 TTL_S = 2.0

@@ -11,8 +11,8 @@ import pytest
 from nexus.auth import CredentialKind, UnreliableFilesystem, open_credentials
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import AuthConfig, NexusConfig, ProviderConfig
+from nexus.fakes.oauth_server import FakeOAuthServer
 from tests.auth.conftest import write_store
-from tests.fakes.oauth_server import FakeOAuthServer
 
 KEY = "sk-ant-api03-STORE-KEY-SECRET"
 ENV_KEY = "sk-ant-api03-ENV-KEY-SECRET"

@@ -19,8 +19,8 @@ from nexus.auth.profiles import Profile, ProfileType
 from nexus.auth.store import ProfileStore
 from nexus.common.clock import FakeClock
 from nexus.common.secret import Secret
+from nexus.fakes.oauth_server import CLIENT_ID, FakeOAuthServer
 from tests.auth.conftest import read_store, refresh_directly, write_store
-from tests.fakes.oauth_server import CLIENT_ID, FakeOAuthServer
 
 
 def make_store(path: Path, mounts: Path, **kw: object) -> ProfileStore:

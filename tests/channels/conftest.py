@@ -19,7 +19,7 @@ import pytest
 from nexus.channels.secrets import ChannelSecrets
 from nexus.common.secret import Secret
 from nexus.config.schema import NexusConfig
-from tests.fakes.telegram_server import FakeTelegram
+from nexus.fakes.telegram_server import FakeTelegram
 from tests.gateway.conftest import RunningGateway, ScriptedRouter, start_gateway
 
 OWNER = 4242

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 from nexus.channels.secrets import ChannelSecrets
+from nexus.fakes.telegram_server import FakeTelegram
 from nexus.store import open_database
 from nexus.store.inbound import PairingStore
 from nexus.store.outbox import Outbox
 from tests.channels.conftest import OWNER, GatewayFactory, new_token, until
-from tests.fakes.telegram_server import FakeTelegram
 
 
 def nexus(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

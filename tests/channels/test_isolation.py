@@ -16,9 +16,9 @@ from nexus.channels.manifest import ChannelManifest
 from nexus.channels.registry import MANIFESTS
 from nexus.channels.secrets import ChannelSecrets
 from nexus.common.secret import Secret
+from nexus.fakes.telegram_server import FakeTelegram
 from nexus.gateway.channels_host import GatewayChannelHost
 from tests.channels.conftest import OWNER, GatewayFactory, telegram_table, until
-from tests.fakes.telegram_server import FakeTelegram
 
 
 class CrashySettings(BaseModel):

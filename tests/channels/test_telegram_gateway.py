@@ -7,8 +7,8 @@ import threading
 
 import httpx
 
+from nexus.fakes.telegram_server import Failure, FakeTelegram
 from tests.channels.conftest import OWNER, STRANGER, GatewayFactory, until
-from tests.fakes.telegram_server import Failure, FakeTelegram
 from tests.gateway.conftest import ScriptedRouter
 
 

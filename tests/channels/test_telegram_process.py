@@ -17,9 +17,9 @@ import httpx
 
 from nexus.channels.secrets import ChannelSecrets
 from nexus.common.secret import Secret
+from nexus.fakes.anthropic_server import FakeAnthropic, Hang
+from nexus.fakes.telegram_server import FakeTelegram
 from tests.channels.conftest import OWNER, telegram_table
-from tests.fakes.anthropic_server import FakeAnthropic, Hang
-from tests.fakes.telegram_server import FakeTelegram
 from tests.gateway_process import GatewayProcess
 
 

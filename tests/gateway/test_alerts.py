@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.fakes.anthropic_server import Error, FakeAnthropic
+from nexus.fakes.anthropic_server import Error, FakeAnthropic
 from tests.gateway_process import GatewayProcess
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.fakes.anthropic_server import FakeAnthropic, Reply
+from nexus.fakes.anthropic_server import FakeAnthropic, Reply
 from tests.gateway_process import GatewayProcess
 
 MESSAGES = 200

@@ -11,8 +11,8 @@ import httpx
 import openai
 from websockets.asyncio.client import connect
 
-from tests.fakes.anthropic_server import Error, FakeAnthropic, Reply
-from tests.fakes.openai_server import FakeOpenAI
+from nexus.fakes.anthropic_server import Error, FakeAnthropic, Reply
+from nexus.fakes.openai_server import FakeOpenAI
 from tests.gateway_process import GatewayProcess
 
 

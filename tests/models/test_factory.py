@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.fakes._server import Error
-from tests.fakes.openai_server import FakeOpenAI
 from tests.models.conftest import Events, RouterFactory, turn
 
 from nexus.auth.credentials import EnvCredentialSource
 from nexus.common.paths import NexusPaths
 from nexus.config.loader import ConfigError
 from nexus.config.schema import NexusConfig
+from nexus.fakes._server import Error
+from nexus.fakes.openai_server import FakeOpenAI
 from nexus.models.factory import build_router, provider_specs
 
 

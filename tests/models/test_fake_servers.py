@@ -9,9 +9,10 @@ import time
 
 import httpx
 import pytest
-from tests.fakes._server import Disconnect, Error, Hang, MidStreamError, Reply
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.openai_server import FakeOpenAI
+
+from nexus.fakes._server import Disconnect, Error, Hang, MidStreamError, Reply
+from nexus.fakes.anthropic_server import FakeAnthropic
+from nexus.fakes.openai_server import FakeOpenAI
 
 A_HEADERS = {"x-api-key": "sk-ant-api03-test", "anthropic-version": "2023-06-01"}
 BODY = {"model": "claude-x", "max_tokens": 16, "messages": [{"role": "user", "content": "hello there"}]}
@@ -250,7 +251,7 @@ def test_openai_keyless_mode() -> None:
 
 def test_fake_runs_as_its_own_process_and_is_scriptable_over_http() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.anthropic_server", "--port", "0"],
+        [sys.executable, "-m", "nexus.fakes.anthropic_server", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fakes._server import Error
-from tests.fakes.anthropic_server import FakeAnthropic
+from nexus.fakes._server import Error
+from nexus.fakes.anthropic_server import FakeAnthropic
 
 NEXUS = [str(Path(sys.executable).parent / "nexus")]
 

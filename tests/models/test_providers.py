@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from tests.fakes._server import Disconnect, Error, Reply
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.openai_server import FakeOpenAI
 
 from nexus.auth.credentials import Credential, CredentialKind
 from nexus.common.secret import Secret
+from nexus.fakes._server import Disconnect, Error, Reply
+from nexus.fakes.anthropic_server import FakeAnthropic
+from nexus.fakes.openai_server import FakeOpenAI
 from nexus.models.errors import AuthFailed, ConnectionFailed
 from nexus.models.providers._common import StreamTimeouts
 from nexus.models.providers.anthropic import AnthropicProvider

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes._server import Disconnect, Error, Hang, MidStreamError, Reply
-from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.openai_server import FakeOpenAI
 from tests.models.conftest import Events, ProfilesSource, RouterFactory, turn
 
 from nexus.auth.credentials import CredentialKind, EnvCredentialSource
 from nexus.common.clock import FakeClock
 from nexus.config.schema import ModelRef
+from nexus.fakes._server import Disconnect, Error, Hang, MidStreamError, Reply
+from nexus.fakes.anthropic_server import FakeAnthropic
+from nexus.fakes.openai_server import FakeOpenAI
 from nexus.models.router import Router
 from nexus.models.turn import (
     AttemptStarted,

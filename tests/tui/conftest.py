@@ -11,7 +11,7 @@ import pytest
 
 from nexus.client import Endpoint
 from nexus.common.secret import Secret
-from tests.fakes.anthropic_server import FakeAnthropic
+from nexus.fakes.anthropic_server import FakeAnthropic
 from tests.gateway.conftest import gateway, router  # noqa: F401  (the in-process gateway fixtures)
 from tests.gateway_process import GatewayProcess
 

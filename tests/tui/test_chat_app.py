@@ -7,9 +7,9 @@ import socket
 import httpx
 
 from nexus.client import ChatEngine, Deadlines, Endpoint, Link, Phase
+from nexus.fakes.anthropic_server import Error, FakeAnthropic, Hang, Reply
 from nexus.tui.app import ChatApp
 from nexus.tui.widgets import Note, RunItem, StatusBar
-from tests.fakes.anthropic_server import Error, FakeAnthropic, Hang, Reply
 from tests.gateway_process import GatewayProcess
 from tests.tui.conftest import endpoint_of, until
 

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.fakes.anthropic_server import FakeAnthropic, Hang
+from nexus.fakes.anthropic_server import FakeAnthropic, Hang
 from tests.gateway_process import GatewayProcess, free_port
 
 BOUND_S = 60.0

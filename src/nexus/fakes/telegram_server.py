@@ -32,7 +32,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes._server import ThreadedFake, pause
+from nexus.fakes._server import ThreadedFake, pause
 
 BOT_USERNAME = "nexus_test_bot"
 NOT_MODIFIED = (

@@ -442,7 +442,7 @@ def _by_model(requests: list[RecordedRequest]) -> dict[str, int]:
 
 
 def serve_forever(fake: FakeModelServer, argv: list[str] | None = None) -> None:
-    """``python -m tests.fakes.<api>_server --port N``: run a fake in the foreground until SIGINT/SIGTERM.
+    """``python -m nexus.fakes.<api>_server --port N``: run a fake in the foreground until SIGINT/SIGTERM.
 
     Prints ``listening <base_url>`` on stdout once it accepts connections (benchmarks wait for it).
     """

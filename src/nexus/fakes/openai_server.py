@@ -11,7 +11,7 @@ SDK and plain httpx work against it unchanged:
   and ``data: {"error": {...}}`` mid-stream.
 
 ``fake.base_url`` ends with ``/v1`` (what ``OPENAI_BASE_URL`` takes).
-Run alone: ``python -m tests.fakes.openai_server --port 8124``.
+Run alone: ``python -m nexus.fakes.openai_server --port 8124``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes._server import (
+from nexus.fakes._server import (
     Behaviour,
     Disconnect,
     Error,

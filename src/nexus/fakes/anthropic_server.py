@@ -18,7 +18,7 @@ subprocess (``ANTHROPIC_BASE_URL=fake.base_url``) all work against it unchanged:
         ...
         assert fake.count("claude-x") == 2
 
-Run alone: ``python -m tests.fakes.anthropic_server --port 8123``.
+Run alone: ``python -m nexus.fakes.anthropic_server --port 8123``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes._server import (
+from nexus.fakes._server import (
     Behaviour,
     Disconnect,
     Error,
