@@ -8,6 +8,7 @@ import pytest
 
 from nexus.client import ChatState, Link, Phase
 from nexus.client import state as st
+from nexus.protocol.events import decode
 
 
 def sent(text: str = "hi", key: str = "k1", run_id: str = "run_1") -> ChatState:
@@ -16,9 +17,16 @@ def sent(text: str = "hi", key: str = "k1", run_id: str = "run_1") -> ChatState:
     return st.accepted(s, key, {"run_id": run_id, "ahead": 0, "run": run}, now=100.1)
 
 
+def on(state: ChatState, name: str, payload: dict[str, Any], now: float) -> ChatState:
+    """Fold one event as it arrives on the wire (decoded by the vocabulary, as the client does)."""
+    decoded = decode(name, payload)
+    assert decoded is not None, name
+    return st.event(state, decoded, now)
+
+
 def fold(state: ChatState, *events: tuple[str, dict[str, Any]], now: float = 101.0) -> ChatState:
     for name, payload in events:
-        state = st.event(state, name, payload, now)
+        state = on(state, name, payload, now)
     return state
 
 
@@ -124,8 +132,8 @@ def test_events_fold_into_the_run(
 
 def test_accepted_event_before_the_send_response_is_merged_not_duplicated() -> None:
     s = st.sending(ChatState(session="s"), "k1", "hi", now=100.0)
-    s = st.event(s, "run.accepted", {**R, "ahead": 1, "message": "hi"}, now=100.05)
-    s = st.event(s, "run.status", {**R, "state": "calling", "model": "m", "profile": "p"}, now=100.06)
+    s = on(s, "run.accepted", {**R, "ahead": 1, "message": "hi"}, now=100.05)
+    s = on(s, "run.status", {**R, "state": "calling", "model": "m", "profile": "p"}, now=100.06)
     s = st.accepted(s, "k1", {"run_id": "run_1", "ahead": 1, "run": {**R, "status": "queued"}}, now=100.1)
     assert [(r.key, r.run_id, r.phase) for r in s.runs] == [("k1", "run_1", Phase.CALLING)]
 
@@ -179,13 +187,9 @@ def test_an_event_after_a_check_clears_what_the_check_said() -> None:
 
 def test_cooldowns_are_kept_per_model_and_profile() -> None:
     s = ChatState(session="s")
-    s = st.event(
-        s, "model.cooldown", {"model": "m1", "profile": "p", "reason": "rate_limit", "until": 50}, 1.0
-    )
-    s = st.event(
-        s, "model.cooldown", {"model": "m1", "profile": "p", "reason": "overloaded", "until": 60}, 1.0
-    )
-    s = st.event(s, "model.cooldown", {"model": "m2", "profile": None, "reason": "auth", "until": 70}, 1.0)
+    s = on(s, "model.cooldown", {"model": "m1", "profile": "p", "reason": "rate_limit", "until": 50}, 1.0)
+    s = on(s, "model.cooldown", {"model": "m1", "profile": "p", "reason": "overloaded", "until": 60}, 1.0)
+    s = on(s, "model.cooldown", {"model": "m2", "profile": None, "reason": "auth", "until": 70}, 1.0)
     assert [(c.model, c.reason, c.until) for c in s.cooldowns] == [
         ("m1", "overloaded", 60),
         ("m2", "auth", 70),
@@ -211,3 +215,28 @@ def test_link_refused_and_abandoned() -> None:
 )
 def test_reason_phrases(reason: str, phrase: str) -> None:
     assert st.reason_phrase(reason) == phrase
+
+
+def test_owner_alerts_and_reauth_feed_the_alert_line() -> None:
+    s = on(
+        ChatState(session="s"),
+        "alert",
+        {
+            "kind": "models_down",
+            "subject": "models",
+            "severity": "critical",
+            "message": "no model answers",
+            "remedy": "nexus doctor",
+            "at": 1.0,
+            "key": "models_down:models:critical",
+        },
+        1.0,
+    )
+    assert s.alert == "no model answers. Fix: nexus doctor"
+    s = on(
+        s,
+        "auth.needs_reauth",
+        {"profile": "a:b", "provider": "anthropic", "reason": "revoked", "message": "run nexus auth login"},
+        2.0,
+    )
+    assert s.alert == "run nexus auth login"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import httpx
 
@@ -205,3 +206,23 @@ async def test_gateway_not_running_is_said_within_two_seconds() -> None:
         assert "not running" in status(app)
     assert took < 2.0
     assert "not connected" in note
+
+
+async def test_an_owner_alert_from_the_gateway_reaches_the_status_line(
+    tmp_path: Path, fake_anthropic: FakeAnthropic
+) -> None:
+    """The gateway publishes ``alert`` (every model down); the TUI's alert line shows it with its fix."""
+    fake_anthropic.always(None, Error(500))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "nexus.toml").write_text("[alerts]\nmodels_down_after_s = 0.2\ncheck_interval_s = 0.1\n")
+    env = {"ANTHROPIC_BASE_URL": fake_anthropic.base_url, "ANTHROPIC_API_KEY": "test-key"}
+    with GatewayProcess(home, env=env) as gw:
+        app = app_for(gw, "alerted")
+        async with app.run_test() as pilot:
+            await until("connected", lambda: "connected" in status(app))
+            await pilot.press(*"anyone there?", "enter")
+            await until("the failure", lambda: "failed" in status(app), timeout=20)
+            await until(lambda: status(app), lambda: "alert: " in status(app), timeout=20)
+            line = status(app)
+    assert "every model has failed" in line and "nexus doctor" in line, line

@@ -11,7 +11,6 @@ from nexus.channels.base import (
     ChannelHost,
     ChannelSettings,
     InboundMessage,
-    RunEvent,
     TransportHealth,
 )
 from nexus.channels.manager import ChannelManager
@@ -30,7 +29,6 @@ __all__ = [
     "ChannelSettings",
     "ChannelState",
     "InboundMessage",
-    "RunEvent",
     "TransportHealth",
     "manifest",
 ]

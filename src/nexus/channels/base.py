@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from nexus.protocol.events import Event
+
 
 @dataclass(frozen=True)
 class InboundMessage:
@@ -99,23 +101,14 @@ class Accepted:
     created: bool
 
 
-@dataclass(frozen=True)
-class RunEvent:
-    """A run's progress, as channels need it: ``kind`` is delta, reset (a fallback discarded the text
-    streamed so far), final or error."""
-
-    kind: str
-    run_id: str
-    session: str | None
-    text: str | None = None
-    error: str | None = None
-
-
 class ChannelHost(Protocol):
     """What the gateway offers channels (implemented in ``nexus.gateway.channels_host``)."""
 
     def accept(self, *, session: str, text: str, channel: str, sender: str, idempotency_key: str) -> Accepted:
         """Commit a message as a run (same key, same run) and queue it."""
 
-    def listen(self, callback: Callable[[RunEvent], None]) -> None:
-        """Call ``callback`` synchronously for every run delta, final answer and error."""
+    def listen(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback`` synchronously for every event of the vocabulary
+        (:mod:`nexus.protocol.events`); a channel acts on :class:`~nexus.protocol.events.RunDelta`,
+        :class:`~nexus.protocol.events.RunFallback`, :class:`~nexus.protocol.events.RunFinal` and
+        :class:`~nexus.protocol.events.RunError` and ignores the rest."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus.channels import ladder
-from nexus.channels.base import Channel, ChannelHost, ChannelSettings, InboundMessage, RunEvent
+from nexus.channels.base import Channel, ChannelHost, ChannelSettings, InboundMessage
 from nexus.channels.delivery import deliver
 from nexus.channels.errors import AuthRejected, ChannelConfigError, ChannelError, Conflict
 from nexus.channels.intake import Intake
@@ -35,6 +35,7 @@ from nexus.channels.secrets import ChannelSecrets
 from nexus.channels.state import ChannelHealth, ChannelState
 from nexus.channels.streaming import StreamPump
 from nexus.common.clock import Clock, SystemClock
+from nexus.protocol import events as ev
 from nexus.store import open_database
 from nexus.store.inbound import PairingStore, Route, RouteStore
 from nexus.store.outbox import Outbox, OutboxItem, OutboxStatus
@@ -345,28 +346,33 @@ class ChannelManager:
             self._route_cache[run_id] = self.routes.for_run(run_id)
         return self._route_cache[run_id]
 
-    def _on_event(self, event: RunEvent) -> None:
-        """Synchronous, from the host: never raises into the gateway's run loop."""
+    def _on_event(self, event: ev.Event) -> None:
+        """Synchronous, from the host: never raises into the gateway's run loop. A run is answered
+        where its stored route says it came from (never by parsing its session name)."""
+        if not isinstance(event, ev.RunDelta | ev.RunFallback | ev.RunFinal | ev.RunError):
+            return
+        if isinstance(event, ev.RunFallback) and not event.after_tokens:
+            return
         try:
-            prefix = (event.session or "").partition(":")[0]
-            if prefix not in self._slots or self._stopping.is_set():
+            if self._stopping.is_set():
                 return
             route = self._route(event.run_id)
-            if route is None:
+            if route is None or route.channel not in self._slots:
                 return
-            if event.kind in ("delta", "reset"):
+            if isinstance(event, ev.RunDelta | ev.RunFallback):
                 pump = self._streams.get(event.run_id) or self._new_pump(route, event.run_id)
-                if pump is not None and event.kind == "delta":
-                    pump.feed(event.text or "")
+                if pump is not None and isinstance(event, ev.RunDelta):
+                    pump.feed(event.text)
                 elif pump is not None:
                     pump.reset()
-            elif event.kind in ("final", "error"):
+            else:
                 pump = self._streams.get(event.run_id)
                 if pump is not None:
                     pump.close()
-                self._queue_answer(
-                    route, event.run_id, event.text if event.kind == "final" else None, event.error
-                )
+                if isinstance(event, ev.RunFinal):
+                    self._queue_answer(route, event.run_id, event.run.text, None)
+                else:
+                    self._queue_answer(route, event.run_id, None, event.run.error or "failed")
         except Exception:
             log.exception("channel event handling failed for run %s", event.run_id)
 

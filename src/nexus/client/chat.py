@@ -213,8 +213,8 @@ class ChatEngine:
             incoming = await self._next(conn, wait)
             if isinstance(incoming, SeqGap):
                 await self._resync(conn)
-            elif isinstance(incoming, GatewayEvent):
-                self._set(st.event(self._state, incoming.name, incoming.payload, self._clock.monotonic()))
+            elif isinstance(incoming, GatewayEvent) and incoming.event is not None:
+                self._set(st.event(self._state, incoming.event, self._clock.monotonic()))
 
     async def _next(self, conn: Connection, wait: float) -> Any:
         """The next event, or None when ``wait`` passes or a local action (send, /new) wakes the loop."""

@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -28,6 +29,7 @@ from nexus.client.errors import (
     RequestFailed,
     Unauthorized,
 )
+from nexus.protocol.events import Event, decode
 from nexus.protocol.frames import PROTOCOL_VERSION
 
 OPEN_TIMEOUT_S = 5.0
@@ -46,9 +48,15 @@ WRONG_TOKEN_HELP = (
 
 @dataclass(frozen=True)
 class GatewayEvent:
+    """An event frame as it arrived; :attr:`event` is its typed value (None: unknown to this client)."""
+
     name: str
     payload: dict[str, Any]
     seq: int
+
+    @cached_property
+    def event(self) -> Event | None:
+        return decode(self.name, self.payload)
 
 
 @dataclass(frozen=True)

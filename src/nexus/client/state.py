@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from nexus.protocol import events as ev
+
 
 class Link(StrEnum):
     """The connection to the gateway, as the user should understand it."""
@@ -207,43 +209,46 @@ def snapshot(
     return _put(state, updated)
 
 
-def event(state: ChatState, name: str, payload: dict[str, Any], now: float) -> ChatState:
-    """Fold one gateway event into the state (unknown events change nothing)."""
-    if name == "model.cooldown":
-        return _cooldown(state, payload)
-    if name == "auth.alert":
-        return replace(state, alert=str(payload.get("message") or payload.get("reason") or payload))
-    run_id = payload.get("run_id")
-    if not isinstance(run_id, str):
+def event(state: ChatState, incoming: ev.Event, now: float) -> ChatState:
+    """Fold one gateway event into the state (events that are not about runs or alerts change nothing)."""
+    if isinstance(incoming, ev.ModelCooldown):
+        return _cooldown(state, incoming)
+    if isinstance(incoming, ev.OwnerAlert):
+        return replace(state, alert=incoming.line)
+    if isinstance(incoming, ev.AuthNeedsReauth | ev.AuthExpiring):
+        return replace(state, alert=incoming.message)
+    if not isinstance(
+        incoming, ev.RunAccepted | ev.RunStatus | ev.RunDelta | ev.RunFallback | ev.RunFinal | ev.RunError
+    ):
         return state
-    view = state.by_run_id(run_id)
+    view = state.by_run_id(incoming.run_id)
     if view is None:
-        if name != "run.accepted":
+        if not isinstance(incoming, ev.RunAccepted):
             return state
         # another client of this session sent it: show it too
-        view = RunView(key=run_id, message=str(payload.get("message") or ""), started=now, last_event=now)
-        view = replace(view, run_id=run_id, phase=Phase.QUEUED)
+        view = RunView(key=incoming.run_id, message=incoming.message, started=now, last_event=now)
+        view = replace(view, run_id=incoming.run_id, phase=Phase.QUEUED)
         state = replace(state, runs=(*state.runs, view))
     if view.finished:
         return state
     view = replace(view, last_event=now, checked=None, checked_at=None)
-    if name == "run.accepted":
-        view = replace(view, phase=Phase.QUEUED, ahead=int(payload.get("ahead") or 0))
-    elif name == "run.status":
-        view = _status(view, payload)
-    elif name == "run.delta":
-        view = replace(view, phase=Phase.STREAMING, text=view.text + str(payload.get("text") or ""))
-    elif name == "run.fallback":
-        line = fallback_line(payload)
+    if isinstance(incoming, ev.RunAccepted):
+        view = replace(view, phase=Phase.QUEUED, ahead=incoming.ahead)
+    elif isinstance(incoming, ev.RunStatus):
+        view = _status(view, incoming)
+    elif isinstance(incoming, ev.RunDelta):
+        view = replace(view, phase=Phase.STREAMING, text=view.text + incoming.text)
+    elif isinstance(incoming, ev.RunFallback):
+        line = fallback_line(incoming)
         view = replace(
             view,
             notes=(*view.notes, line),
             fallback=line,
-            model=str(payload.get("to") or view.model),
-            text="" if payload.get("after_tokens") else view.text,
+            model=incoming.to_model or view.model,
+            text="" if incoming.after_tokens else view.text,
         )
-    elif name in ("run.final", "run.error"):
-        view = _from_snapshot(view, payload)
+    else:
+        view = _from_snapshot(view, incoming.payload())
         view = replace(view, finished_after=now - view.started)
     return _put(state, view)
 
@@ -274,10 +279,10 @@ def reason_phrase(reason: str) -> str:
     return f"{phrase} ({rest.strip()})" if sep and rest.strip() else phrase
 
 
-def fallback_line(payload: dict[str, Any]) -> str:
-    reason = reason_phrase(str(payload.get("reason") or "failed"))
-    line = f"{reason} on {payload.get('from')} -> trying {payload.get('to')}"
-    return line + " (partial answer discarded)" if payload.get("after_tokens") else line
+def fallback_line(fallback: ev.RunFallback) -> str:
+    reason = reason_phrase(fallback.reason or "failed")
+    line = f"{reason} on {fallback.from_model} -> trying {fallback.to_model}"
+    return line + " (partial answer discarded)" if fallback.after_tokens else line
 
 
 def describe_snapshot(run: dict[str, Any]) -> str:
@@ -292,23 +297,15 @@ def describe_snapshot(run: dict[str, Any]) -> str:
     return f"gateway says: {status}"
 
 
-def _status(view: RunView, payload: dict[str, Any]) -> RunView:
-    state = payload.get("state")
-    if state == "calling":
-        return replace(
-            view,
-            phase=Phase.CALLING,
-            model=payload.get("model") or view.model,
-            profile=payload.get("profile"),
-        )
-    if state == "refreshing":
-        return replace(view, phase=Phase.REFRESHING, profile=payload.get("profile") or view.profile)
-    if state == "running":
-        attempt = int(payload.get("attempt") or 1)
-        note = (f"resumed by the gateway (attempt {attempt})",) if attempt > 1 else ()
-        # a resumed run starts its answer again: what was streamed before is gone
-        return replace(view, phase=Phase.RUNNING, text="", fallback=None, notes=(*view.notes, *note))
-    return view
+def _status(view: RunView, status: ev.RunStatus) -> RunView:
+    if status.state is ev.RunState.CALLING:
+        return replace(view, phase=Phase.CALLING, model=status.model or view.model, profile=status.profile)
+    if status.state is ev.RunState.REFRESHING:
+        return replace(view, phase=Phase.REFRESHING, profile=status.profile or view.profile)
+    attempt = status.attempt or 1
+    note = (f"resumed by the gateway (attempt {attempt})",) if attempt > 1 else ()
+    # a resumed run starts its answer again: what was streamed before is gone
+    return replace(view, phase=Phase.RUNNING, text="", fallback=None, notes=(*view.notes, *note))
 
 
 def _phase_of(run: dict[str, Any], current: Phase, *, keep_detail: bool = True) -> Phase:
@@ -365,17 +362,14 @@ def _attempts(raw: Any) -> tuple[Attempt, ...]:
     return tuple(out)
 
 
-def _cooldown(state: ChatState, payload: dict[str, Any]) -> ChatState:
-    model = str(payload.get("model") or "?")
-    profile = payload.get("profile")
-    until = payload.get("until")
+def _cooldown(state: ChatState, cooldown: ev.ModelCooldown) -> ChatState:
     cooling = Cooling(
-        model=model,
-        profile=str(profile) if profile else None,
-        reason=str(payload.get("reason") or "cooling"),
-        until=float(until) if isinstance(until, int | float) else 0.0,
+        model=cooldown.model or "?",
+        profile=cooldown.profile or None,
+        reason=cooldown.reason or "cooling",
+        until=cooldown.until,
     )
-    others = tuple(c for c in state.cooldowns if (c.model, c.profile) != (model, cooling.profile))
+    others = tuple(c for c in state.cooldowns if (c.model, c.profile) != (cooling.model, cooling.profile))
     return replace(state, cooldowns=(*others, cooling))
 
 

@@ -15,14 +15,11 @@ import time
 from collections.abc import Callable, Iterable
 
 from nexus.alerts import Alert, Alerter, ReportLike, Verdict, models_down_alert, profile_alerts, recent_alerts
-from nexus.gateway.events import Event
 from nexus.gateway.runner import GATEWAY_MODEL
 from nexus.gateway.runtime import GatewayRuntime
-from nexus.protocol import frames
+from nexus.protocol import events as ev
 
 log = logging.getLogger(__name__)
-
-EV_ALERT = "alert"
 
 
 class AlertWatcher:
@@ -58,15 +55,15 @@ class AlertWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def observe(self, event: Event) -> None:
+    def observe(self, event: ev.Event) -> None:
         """Track whether models answer at all; wake at once when a profile needs a human."""
-        if event.name == frames.EV_RUN_FINAL and event.payload.get("model") not in (None, GATEWAY_MODEL):
+        if isinstance(event, ev.RunFinal) and event.run.model not in (None, GATEWAY_MODEL):
             self.last_success = self._now()
             self.failing_since = None
-        elif event.name == frames.EV_RUN_ERROR and event.payload.get("attempts"):
+        elif isinstance(event, ev.RunError) and event.attempts:
             if self.failing_since is None:
                 self.failing_since = self._now()
-        elif event.name == "auth.needs_reauth":
+        elif isinstance(event, ev.AuthNeedsReauth):
             self._wake.set()
 
     def due_alerts(self) -> list[Alert]:
@@ -86,11 +83,12 @@ class AlertWatcher:
             verdict = await self._alerter.anotify(alert)
             outcomes.append((alert, verdict))
             if verdict is Verdict.SEND:
-                self._runtime.bus.publish(EV_ALERT, alert.to_json())
+                published = owner_alert(alert)
+                self._runtime.bus.publish(published)
                 channels = self._runtime.channels
                 if channels is not None:
                     with contextlib.suppress(Exception):
-                        channels.notify_owner(f"Nexus alert: {alert.message}. Fix: {alert.remedy}")
+                        channels.notify_owner(f"Nexus alert: {published.line}")
         return outcomes
 
     async def _loop(self) -> None:
@@ -105,3 +103,15 @@ class AlertWatcher:
 
     def _status(self) -> list[tuple[str, object]]:
         return [("alerts", recent_alerts(self._runtime.paths)[-10:])]
+
+
+def owner_alert(alert: Alert) -> ev.OwnerAlert:
+    return ev.OwnerAlert(
+        kind=alert.kind.value,
+        subject=alert.subject,
+        severity=alert.severity,
+        message=alert.message,
+        remedy=alert.remedy,
+        at=alert.at,
+        key=alert.key,
+    )

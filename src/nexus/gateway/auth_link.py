@@ -13,12 +13,14 @@ from typing import Any
 from nexus.auth import CombinedSource, ExpiryWarning, ReauthRequired, TokenRefreshed
 from nexus.auth.events import AuthEvent
 from nexus.gateway.runtime import GatewayRuntime
+from nexus.protocol import events as ev
 
-EVENT_NAMES: dict[type, str] = {
-    ExpiryWarning: "auth.expiring",
-    ReauthRequired: "auth.needs_reauth",
-    TokenRefreshed: "auth.refreshed",
+VOCABULARY: dict[type, type[ev.Event]] = {
+    ExpiryWarning: ev.AuthExpiring,
+    ReauthRequired: ev.AuthNeedsReauth,
+    TokenRefreshed: ev.AuthRefreshed,
 }
+"""Each credential-store event and the vocabulary event it becomes (same fields)."""
 
 
 def link_auth(runtime: GatewayRuntime, credentials: CombinedSource) -> Callable[[], None]:
@@ -28,7 +30,7 @@ def link_auth(runtime: GatewayRuntime, credentials: CombinedSource) -> Callable[
         return [credentials.status_entry()]
 
     def publish(event: AuthEvent) -> None:
-        runtime.bus.publish(EVENT_NAMES[type(event)], asdict(event))
+        runtime.bus.publish(VOCABULARY[type(event)](**asdict(event)))
 
     runtime.status_providers.append(status)
     unsubscribe = credentials.store.subscribe(publish)

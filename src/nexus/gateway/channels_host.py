@@ -1,8 +1,8 @@
 """The gateway's side of the channel seam: the runtime offered to channels as a ``ChannelHost``, and
 the channel manager wired into /status and /readyz.
 
-Channels see only ``accept`` and a stream of :class:`RunEvent`; they never see the runtime, the bus's
-event shape, or the HTTP app. A listener error is contained here, never raised into a run.
+Channels see only ``accept`` and the event vocabulary (:mod:`nexus.protocol.events`); they never see
+the runtime or the HTTP app. A listener error is contained by the bus, never raised into a run.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from nexus.channels import Accepted, ChannelManager, RunEvent
-from nexus.gateway.events import Event
+from nexus.channels import Accepted, ChannelManager
 from nexus.gateway.runtime import GatewayRuntime
-from nexus.protocol import frames
+from nexus.protocol.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -29,33 +28,8 @@ class GatewayChannelHost:
         )
         return Accepted(run_id=run.id, created=created)
 
-    def listen(self, callback: Callable[[RunEvent], None]) -> None:
-        def on_event(event: Event) -> None:
-            translated = to_run_event(event)
-            if translated is None:
-                return
-            try:
-                callback(translated)
-            except Exception:
-                log.exception("channel listener failed on %s", event.name)
-
-        self._runtime.bus.listen(on_event)
-
-
-def to_run_event(event: Event) -> RunEvent | None:
-    payload = event.payload
-    run_id = str(payload.get("run_id") or "")
-    if not run_id:
-        return None
-    if event.name == frames.EV_RUN_DELTA:
-        return RunEvent("delta", run_id, event.session, text=str(payload.get("text") or ""))
-    if event.name == frames.EV_RUN_FALLBACK and payload.get("after_tokens"):
-        return RunEvent("reset", run_id, event.session)
-    if event.name == frames.EV_RUN_FINAL:
-        return RunEvent("final", run_id, event.session, text=payload.get("text"))
-    if event.name == frames.EV_RUN_ERROR:
-        return RunEvent("error", run_id, event.session, error=str(payload.get("error") or "failed"))
-    return None
+    def listen(self, callback: Callable[[Event], None]) -> None:
+        self._runtime.bus.listen(callback)
 
 
 class NoChannels:

@@ -1,4 +1,4 @@
-"""In-process event fan-out from runs and the router to WebSocket clients.
+"""In-process fan-out of the typed events (:mod:`nexus.protocol.events`) to listeners and clients.
 
 A subscriber gets a bounded queue: a client too slow to keep up is dropped (it reconnects and resyncs
 from the durable store) instead of growing the gateway's memory without bound.
@@ -8,33 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from nexus.protocol.events import Event
 
-@dataclass(frozen=True)
-class Event:
-    name: str
-    payload: dict[str, Any]
-    session: str | None = None
-    """None for gateway-wide events (tick, cooldowns, auth alerts)."""
-
+log = logging.getLogger(__name__)
 
 SessionFilter = Callable[[str | None], bool]
+Listener = Callable[[Event], None]
+
+
+class Overflow:
+    """Put in a subscriber's queue instead of the events it could not take: not a wire event."""
+
+
+OVERFLOW = Overflow()
 
 
 @dataclass(eq=False)
 class Subscription:
     wants: SessionFilter
-    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(maxsize=2000))
+    queue: asyncio.Queue[Event | Overflow] = field(default_factory=lambda: asyncio.Queue(maxsize=2000))
     overflowed: bool = False
 
 
 class EventBus:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
-        self._listeners: list[Callable[[Event], None]] = []
+        self._listeners: list[Listener] = []
 
     def subscribe(self, wants: SessionFilter) -> Subscription:
         sub = Subscription(wants=wants)
@@ -44,16 +47,28 @@ class EventBus:
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)
 
-    def listen(self, callback: Callable[[Event], None]) -> None:
-        """A synchronous in-process listener (waiters, channels, logging)."""
+    def listen(self, callback: Listener) -> Callable[[], None]:
+        """A synchronous in-process listener (waiters, channels, alerting); returns the undo.
+
+        A listener that raises is logged and skipped: it can never break the run that published.
+        """
         self._listeners.append(callback)
 
-    def publish(self, name: str, payload: dict[str, Any], *, session: str | None = None) -> None:
-        event = Event(name=name, payload=payload, session=session)
-        for callback in self._listeners:
-            callback(event)
+        def unlisten() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(callback)
+
+        return unlisten
+
+    def publish(self, event: Event) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event listener failed on %s", event.name)
+        scope = event.scope
         for sub in list(self._subs):
-            if sub.overflowed or not sub.wants(session):
+            if sub.overflowed or not sub.wants(scope):
                 continue
             try:
                 sub.queue.put_nowait(event)
@@ -61,7 +76,7 @@ class EventBus:
                 sub.overflowed = True
                 with contextlib.suppress(asyncio.QueueEmpty):
                     sub.queue.get_nowait()
-                sub.queue.put_nowait(Event(name="overflow", payload={}))
+                sub.queue.put_nowait(OVERFLOW)
 
     @property
     def subscriber_count(self) -> int:

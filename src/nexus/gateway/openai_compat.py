@@ -15,8 +15,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from nexus.gateway.events import Overflow
 from nexus.gateway.runtime import GatewayRuntime
-from nexus.protocol import frames
+from nexus.protocol import events as ev
 from nexus.store import Run, RunStatus
 
 ASSISTANT_MODEL_ID = "nexus"
@@ -122,20 +123,27 @@ async def _stream(runtime: GatewayRuntime, session: str, text: str, key: str | N
             return
         while True:
             event = await sub.queue.get()
-            if event.payload.get("run_id") != run.id:
+            if isinstance(event, Overflow):
+                # too slow to drain: finish from the durable run instead of waiting for lost events
+                final = await runtime.wait_run(run.id, runtime.config.models.turn_timeout_s + 60)
+                if final is not None:
+                    async for line in _finish_lines(final, streamed=streamed):
+                        yield line
+                return
+            if getattr(event, "run_id", None) != run.id:
                 continue
-            if event.name == frames.EV_RUN_DELTA:
+            if isinstance(event, ev.RunDelta):
                 streamed = True
-                yield _chunk(run.id, model, {"content": event.payload["text"]})
-            elif event.name == frames.EV_RUN_STATUS and event.payload.get("model"):
-                model = str(event.payload["model"])
-            elif event.name == frames.EV_RUN_FALLBACK and event.payload.get("after_tokens"):
+                yield _chunk(run.id, model, {"content": event.text})
+            elif isinstance(event, ev.RunStatus) and event.model:
+                model = event.model
+            elif isinstance(event, ev.RunFallback) and event.after_tokens:
                 note = (
-                    f"\n\n[nexus: {event.payload['from']} failed ({event.payload['reason']}); "
-                    f"answering again with {event.payload['to']}]\n\n"
+                    f"\n\n[nexus: {event.from_model} failed ({event.reason}); "
+                    f"answering again with {event.to_model}]\n\n"
                 )
                 yield _chunk(run.id, model, {"content": note})
-            elif event.name in (frames.EV_RUN_FINAL, frames.EV_RUN_ERROR):
+            elif isinstance(event, ev.RunFinal | ev.RunError):
                 final = runtime.store.get(run.id)
                 if final is not None:
                     async for line in _finish_lines(final, streamed=streamed):

@@ -15,21 +15,10 @@ from typing import Any, Protocol
 from nexus.config.schema import ModelRef, NexusConfig
 from nexus.gateway.events import EventBus
 from nexus.gateway.persona import Persona
-from nexus.models.turn import (
-    AttemptStarted,
-    Cooldown,
-    Delta,
-    EventSink,
-    Fallback,
-    NoProviderConfigured,
-    Refreshing,
-    RouterEvent,
-    Turn,
-    TurnFailed,
-    TurnResult,
-)
+from nexus.gateway.run_events import attempts_info, from_router
+from nexus.models.turn import EventSink, NoProviderConfigured, RouterEvent, Turn, TurnFailed, TurnResult
 from nexus.models.types import ChatMessage
-from nexus.protocol import frames
+from nexus.protocol import events as ev
 from nexus.store import Run, RunStatus, RunStore
 
 log = logging.getLogger(__name__)
@@ -88,7 +77,7 @@ class RunExecutor:
             return  # aborted while queued, or already answered before a crash
         run = self._store.claim(run_id)
         session = run.session
-        self._publish(frames.EV_RUN_STATUS, run, state="running", attempt=run.attempts)
+        self._bus.publish(ev.RunStatus(run_id=run.id, session=session, attempt=run.attempts))
         try:
             finished = self._finish_from_steps(run)
             if finished is None:
@@ -101,22 +90,14 @@ class RunExecutor:
                     fell_back=result.fell_back,
                     step=(MODEL_STEP, _result_payload(result)),
                 )
-            self._bus.publish(frames.EV_RUN_FINAL, finished.to_api(), session=session)
+            self._bus.publish(ev.RunFinal(run=finished.snapshot()))
         except NoProviderConfigured:
             done = self._store.finish(run.id, answer=SETUP_HELP, model=GATEWAY_MODEL)
-            self._bus.publish(frames.EV_RUN_FINAL, done.to_api(), session=session)
+            self._bus.publish(ev.RunFinal(run=done.snapshot()))
         except TurnFailed as exc:
-            attempts = [
-                {
-                    "model": a.model,
-                    "profile": a.profile,
-                    "outcome": a.outcome,
-                    "status": a.status,
-                    "detail": a.detail,
-                }
-                for a in exc.attempts
-            ]
-            self._fail(run, exc.summary, extra={"soonest_retry": exc.soonest_retry, "attempts": attempts})
+            self._fail(
+                run, exc.summary, soonest_retry=exc.soonest_retry, attempts=attempts_info(exc.attempts)
+            )
         except asyncio.CancelledError:
             if run_id in self._aborted:
                 self._aborted.discard(run_id)
@@ -192,49 +173,24 @@ class RunExecutor:
         session = run.session
 
         def on_event(event: RouterEvent) -> None:
-            if isinstance(event, Delta):
-                self._bus.publish(
-                    frames.EV_RUN_DELTA, {"run_id": run.id, "text": event.text}, session=session
-                )
-            elif isinstance(event, AttemptStarted):
-                self._publish(
-                    frames.EV_RUN_STATUS, run, state="calling", model=event.model, profile=event.profile
-                )
-            elif isinstance(event, Fallback):
-                body = {
-                    "run_id": run.id,
-                    "from": event.from_model,
-                    "to": event.to_model,
-                    "reason": event.reason,
-                    "after_tokens": event.after_tokens,
-                }
-                self._bus.publish(frames.EV_RUN_FALLBACK, body, session=session)
-                self._bus.publish(frames.EV_MODEL_FALLBACK, body)
-            elif isinstance(event, Cooldown):
-                self._bus.publish(
-                    frames.EV_MODEL_COOLDOWN,
-                    {
-                        "model": event.model,
-                        "profile": event.profile,
-                        "reason": event.reason,
-                        "until": event.until,
-                    },
-                )
-            elif isinstance(event, Refreshing):
-                self._publish(frames.EV_RUN_STATUS, run, state="refreshing", profile=event.profile)
+            for published in from_router(event, run_id=run.id, session=session):
+                self._bus.publish(published)
 
         return on_event
 
-    def _publish(self, name: str, run: Run, **fields: Any) -> None:
-        self._bus.publish(name, {"run_id": run.id, "session": run.session, **fields}, session=run.session)
-
-    def _fail(self, run: Run, reason: str, *, extra: dict[str, Any] | None = None) -> None:
+    def _fail(
+        self,
+        run: Run,
+        reason: str,
+        *,
+        soonest_retry: float | None = None,
+        attempts: tuple[ev.AttemptInfo, ...] = (),
+    ) -> None:
         current = self._store.get(run.id)
         if current is None or current.status.finished:
             return
         failed = self._store.fail(run.id, reason)
-        payload = {**failed.to_api(), **(extra or {})}
-        self._bus.publish(frames.EV_RUN_ERROR, payload, session=run.session)
+        self._bus.publish(ev.RunError(run=failed.snapshot(), soonest_retry=soonest_retry, attempts=attempts))
 
 
 def _result_payload(result: TurnResult) -> dict[str, Any]:

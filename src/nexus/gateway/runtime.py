@@ -17,11 +17,11 @@ from typing import Any
 from nexus import __version__
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import NexusConfig
-from nexus.gateway.events import Event, EventBus
+from nexus.gateway.events import EventBus
 from nexus.gateway.lanes import Lanes
 from nexus.gateway.persona import Persona
 from nexus.gateway.runner import ModelRouter, RunExecutor
-from nexus.protocol import frames
+from nexus.protocol import events as ev
 from nexus.store import Run, RunStore, open_database
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class GatewayRuntime:
         resumable, failed = self.store.recover(max_attempts=self.config.gateway.max_run_attempts)
         for run in failed:
             log.warning("run %s failed after %d interrupted attempts", run.id, run.attempts)
-            self.bus.publish(frames.EV_RUN_ERROR, run.to_api(), session=run.session)
+            self.bus.publish(ev.RunError(run=run.snapshot()))
         for run in resumable:
             self.lanes.submit(run.session, run.id)
         if resumable:
@@ -97,11 +97,7 @@ class GatewayRuntime:
         )
         if created:
             ahead = self.store.ahead_of(run)
-            self.bus.publish(
-                frames.EV_RUN_ACCEPTED,
-                {"run_id": run.id, "session": session, "ahead": ahead, "message": text},
-                session=session,
-            )
+            self.bus.publish(ev.RunAccepted(run_id=run.id, session=session, ahead=ahead, message=text))
             self.lanes.submit(session, run.id)
         return run, created
 
@@ -127,9 +123,9 @@ class GatewayRuntime:
                     self._finished.pop(run_id, None)
         return self.store.get(run_id)
 
-    def _wake_waiters(self, event: Event) -> None:
-        if event.name in (frames.EV_RUN_FINAL, frames.EV_RUN_ERROR):
-            for waiter in self._finished.get(str(event.payload.get("run_id")), ()):
+    def _wake_waiters(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RunFinal | ev.RunError):
+            for waiter in self._finished.get(event.run_id, ()):
                 waiter.set()
 
     # -- health -----------------------------------------------------------------------------------
@@ -201,4 +197,4 @@ class GatewayRuntime:
         interval = self.config.gateway.tick_interval_s
         while True:
             await asyncio.sleep(interval)
-            self.bus.publish(frames.EV_TICK, {"time": time.time(), "queue_depth": self.store.queue_depth()})
+            self.bus.publish(ev.Tick(time=time.time(), queue_depth=self.store.queue_depth()))

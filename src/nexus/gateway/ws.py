@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from nexus import __version__
 from nexus.common.secret import Secret
+from nexus.gateway.events import Overflow
 from nexus.gateway.middleware import token_matches
 from nexus.gateway.runtime import GatewayRuntime
 from nexus.protocol import PROTOCOL_VERSION
@@ -58,11 +59,11 @@ class Connection:
     async def pump_events(self) -> None:
         while True:
             event = await self.sub.queue.get()
-            if event.name == "overflow":
+            if isinstance(event, Overflow):
                 await self.ws.close(code=4008, reason="client too slow; reconnect and resync")
                 return
             self.seq += 1
-            frame = EventFrame(event=event.name, payload=event.payload, seq=self.seq)
+            frame = EventFrame(event=event.name, payload=event.payload(), seq=self.seq)
             await self.send_json(frame.model_dump())
 
     # -- methods ----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Wire types shared by the gateway and its clients (HTTP bodies and WebSocket frames).
+"""Wire types shared by the gateway and its clients: WebSocket frames (:mod:`frames`) and the one
+event vocabulary (:mod:`events`) every producer and consumer of events speaks.
 
 See docs/protocol.md for the protocol itself.
 """

@@ -3,7 +3,7 @@
     {"type": "req",   "id": "7", "method": "chat.send", "params": {...}}
     {"type": "res",   "id": "7", "ok": true,  "payload": {...}}
     {"type": "res",   "id": "7", "ok": false, "error": {"code": "...", "message": "..."}}
-    {"type": "event", "event": "run.delta", "payload": {...}, "seq": 42}
+    {"type": "event", "event": NAME, "payload": {...}, "seq": 42}   (NAME: nexus.protocol.events)
 
 ``seq`` counts events per connection from 1, so a client can see that it missed some and resync
 with ``run.get`` / ``chat.history``. The first request must be ``connect`` with ``{"protocol": 1}``.
@@ -17,18 +17,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PROTOCOL_VERSION = 1
-
-# Event names (documented in docs/protocol.md).
-EV_RUN_ACCEPTED = "run.accepted"
-EV_RUN_STATUS = "run.status"
-EV_RUN_DELTA = "run.delta"
-EV_RUN_FALLBACK = "run.fallback"
-EV_RUN_FINAL = "run.final"
-EV_RUN_ERROR = "run.error"
-EV_MODEL_FALLBACK = "model.fallback"
-EV_MODEL_COOLDOWN = "model.cooldown"
-EV_AUTH = "auth.alert"
-EV_TICK = "tick"
 
 
 class ErrorBody(BaseModel):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from nexus.protocol.events import RunSnapshot
 from nexus.store.db import StoreError
 
 log = logging.getLogger(__name__)
@@ -63,20 +64,23 @@ class Run:
     started_at: float | None
     finished_at: float | None
 
+    def snapshot(self) -> RunSnapshot:
+        """The public shape of a run (HTTP, WebSocket, events): ``message`` in, ``text`` out."""
+        return RunSnapshot(
+            run_id=self.id,
+            session=self.session,
+            status=self.status.value,
+            text=self.answer,
+            error=self.error,
+            model=self.model,
+            fell_back=self.fell_back,
+            message=self.text,
+            created_at=self.created_at,
+            finished_at=self.finished_at,
+        )
+
     def to_api(self) -> dict[str, Any]:
-        """The public shape of a run (HTTP and WebSocket)."""
-        return {
-            "run_id": self.id,
-            "session": self.session,
-            "status": self.status.value,
-            "text": self.answer,
-            "error": self.error,
-            "model": self.model,
-            "fell_back": self.fell_back,
-            "message": self.text,
-            "created_at": self.created_at,
-            "finished_at": self.finished_at,
-        }
+        return self.snapshot().to_wire()
 
 
 @dataclass(frozen=True)
