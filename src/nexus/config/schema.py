@@ -26,6 +26,12 @@ class GatewayConfig(_Strict):
     tick_interval_s: float = Field(default=15.0, gt=0, le=3600)
     history_turns: int = Field(default=40, ge=0, le=10_000)
     """How many earlier messages of a session go to the model with each new one."""
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """A connection that has not finished a request's headers within this is closed."""
+    idle_timeout_s: float = Field(default=5.0, gt=0, le=3600)
+    """A keep-alive connection idle this long between requests is closed."""
+    max_connections: int = Field(default=512, ge=8, le=100_000)
+    """Concurrent connections (HTTP and WebSocket); a request beyond it gets a 503."""
 
 
 class ModelsConfig(_Strict):

@@ -5,10 +5,8 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+import math
 
-from pydantic import BaseModel, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,42 +15,56 @@ from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 
 from nexus.common.secret import Secret
+from nexus.gateway.bodies import BodyError, read_json
 from nexus.gateway.middleware import TokenAuthMiddleware
-from nexus.gateway.openai_compat import chat_completions, list_models
+from nexus.gateway.openai_compat import chat_completions, get_model, list_models, openai_error
 from nexus.gateway.runtime import GatewayRuntime
 from nexus.gateway.ws import websocket_endpoint
+from nexus.protocol.messages import InvalidInput, check_session, validate_message
 
 MAX_WAIT_S = 300.0
-MAX_TEXT = 200_000
-
-
-class MessageIn(BaseModel):
-    session: str = Field(min_length=1, max_length=200)
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
+    """The documented error shape outside ``/v1`` (docs/protocol.md, "Errors")."""
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-async def read_json(request: Request) -> Any:
+def parse_wait(raw: str) -> float:
+    """``?wait=S``: a finite number of seconds >= 0 (capped at MAX_WAIT_S); InvalidInput otherwise."""
     try:
-        return json.loads(await request.body())
-    except ValueError as exc:
-        raise BadBody(f"body is not JSON: {exc}") from exc
+        wait = float(raw)
+    except ValueError:
+        wait = math.nan
+    if not math.isfinite(wait) or wait < 0:
+        raise InvalidInput("wait", f"must be a number of seconds from 0 to {MAX_WAIT_S:g}, got {raw[:40]!r}")
+    return min(wait, MAX_WAIT_S)
 
 
-class BadBody(ValueError):
-    pass
+def _is_openai(request: Request) -> bool:
+    return request.url.path == "/v1" or request.url.path.startswith("/v1/")
 
 
-def validation_message(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ())) or "body"
-        parts.append(f"{where}: {err.get('msg')}")
-    return "; ".join(parts)
+async def not_found(request: Request, exc: Exception) -> Response:
+    message = f"no route {request.method} {request.url.path} (docs/protocol.md lists the routes)"
+    if _is_openai(request):
+        return openai_error(404, message, code="unknown_url")
+    return error_response(404, "not_found", message)
+
+
+async def not_allowed(request: Request, exc: Exception) -> Response:
+    message = f"{request.method} is not allowed on {request.url.path}"
+    if _is_openai(request):
+        return openai_error(405, message, code="method_not_allowed")
+    return error_response(405, "method_not_allowed", message)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    """A bug, answered in the documented shape (the traceback goes to the log, never to the client)."""
+    message = f"internal error in the gateway: {type(exc).__name__}; the log has the details"
+    if _is_openai(request):
+        return openai_error(500, message, "server_error", "internal")
+    return error_response(500, "internal", message)
 
 
 def build_app(runtime: GatewayRuntime, *, token: Secret, port: int) -> ASGIApp:
@@ -68,13 +80,20 @@ def build_app(runtime: GatewayRuntime, *, token: Secret, port: int) -> ASGIApp:
 
     async def post_message(request: Request) -> Response:
         try:
-            body = MessageIn.model_validate(await read_json(request))
-        except BadBody as exc:
-            return error_response(400, "bad_request", str(exc))
-        except ValidationError as exc:
-            return error_response(400, "bad_request", validation_message(exc))
+            body = await read_json(request)
+            if not isinstance(body, dict):
+                raise InvalidInput("body", "must be a JSON object with session and text")
+            message = validate_message(
+                session=body.get("session"),
+                text=body.get("text"),
+                idempotency_key=body.get("idempotency_key"),
+            )
+        except BodyError as exc:
+            return error_response(exc.status, "bad_request", exc.message)
+        except InvalidInput as exc:
+            return error_response(400, "bad_request", exc.message)
         run, created = runtime.accept(
-            session=body.session, text=body.text, channel="api", idempotency_key=body.idempotency_key
+            session=message.session, text=message.text, channel="api", idempotency_key=message.idempotency_key
         )
         return JSONResponse(
             {"run_id": run.id, "status": run.status.value, "created": created}, status_code=202
@@ -82,22 +101,23 @@ def build_app(runtime: GatewayRuntime, *, token: Secret, port: int) -> ASGIApp:
 
     async def get_run(request: Request) -> Response:
         run_id = request.path_params["run_id"]
-        raw_wait = request.query_params.get("wait", "0")
         try:
-            wait = min(max(float(raw_wait), 0.0), MAX_WAIT_S)
-        except ValueError:
-            return error_response(400, "bad_request", f"wait must be a number of seconds, got {raw_wait!r}")
+            wait = parse_wait(request.query_params.get("wait", "0"))
+        except InvalidInput as exc:
+            return error_response(400, "bad_request", exc.message)
         run = await runtime.wait_run(run_id, wait)
         if run is None:
             return error_response(404, "not_found", f"no run {run_id}")
         return JSONResponse(run.to_api())
 
     async def session_history(request: Request) -> Response:
-        name = request.path_params["session"]
         try:
+            name = check_session(request.path_params["session"])
             limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
+        except InvalidInput as exc:
+            return error_response(400, "bad_request", exc.message)
         except ValueError:
-            return error_response(400, "bad_request", "limit must be an integer")
+            return error_response(400, "bad_request", "limit: must be an integer")
         return JSONResponse(
             {"session": name, "runs": [r.to_api() for r in runtime.store.session_runs(name, limit=limit)]}
         )
@@ -107,6 +127,9 @@ def build_app(runtime: GatewayRuntime, *, token: Secret, port: int) -> ASGIApp:
 
     async def openai_models(request: Request) -> Response:
         return await list_models(runtime, request)
+
+    async def openai_model(request: Request) -> Response:
+        return await get_model(runtime, request)
 
     async def ws_endpoint(ws: WebSocket) -> None:
         await websocket_endpoint(runtime, ws, token=token)
@@ -120,9 +143,13 @@ def build_app(runtime: GatewayRuntime, *, token: Secret, port: int) -> ASGIApp:
         Route("/api/sessions/{session}/history", session_history),
         Route("/v1/chat/completions", openai_chat, methods=["POST"]),
         Route("/v1/models", openai_models),
+        Route("/v1/models/{model_id:path}", openai_model),
         WebSocketRoute("/ws", ws_endpoint),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: not_found, 405: not_allowed, 500: server_error},
+    )
     origins = {
         f"http://127.0.0.1:{port}",
         f"http://localhost:{port}",

@@ -2,8 +2,9 @@
 
 Probes (``/healthz``, ``/readyz``) stay open so a supervisor needs no secret. WebSockets may carry the
 token in the upgrade's ``Authorization`` header or, for browsers that cannot set headers, in the
-``connect`` frame: the WS handler finishes that check. A foreign ``Origin`` is refused at the upgrade,
-so a web page the user happens to visit cannot drive their assistant.
+``connect`` frame: the WS handler finishes that check. A foreign ``Origin`` is refused at the upgrade
+(accepted, then closed with 4003, as a wrong header token is with 4001), so a web page the user happens
+to visit cannot drive their assistant.
 """
 
 from __future__ import annotations
@@ -60,14 +61,24 @@ class TokenAuthMiddleware:
         elif scope["type"] == "websocket":
             origin = origin_of(scope)
             if origin is not None and origin not in self.allowed_origins:
-                await send({"type": "websocket.close", "code": 4003, "reason": "origin not allowed"})
+                await refuse_websocket(receive, send, 4003, "origin not allowed")
                 return
             presented = bearer_from_headers(scope)
             if presented is not None and not token_matches(self.token, presented):
-                await send({"type": "websocket.close", "code": 4001, "reason": "wrong gateway token"})
+                await refuse_websocket(receive, send, 4001, "wrong gateway token (see `nexus token`)")
                 return
             scope = {**scope, "state": {**scope.get("state", {}), "authenticated": presented is not None}}
         await self.app(scope, receive, send)
+
+
+async def refuse_websocket(receive: Receive, send: Send, code: int, reason: str) -> None:
+    """Accept, then close with ``code``: a close before accept would reach the client as a bare HTTP
+    403, and the documented close codes (4003 origin, 4001 token) could never be seen."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": code, "reason": reason})
 
 
 async def _deny(send: Send, status: int, code: str, message: str) -> None:

@@ -8,6 +8,7 @@ so the model layer can change its own events without any consumer noticing.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from nexus.models.turn import (
     AttemptRecord,
@@ -67,4 +68,15 @@ def attempts_info(attempts: Iterable[AttemptRecord]) -> tuple[ev.AttemptInfo, ..
     return tuple(
         ev.AttemptInfo(model=a.model, profile=a.profile, outcome=a.outcome, status=a.status, detail=a.detail)
         for a in attempts
+    )
+
+
+def usage_of(result: Any) -> ev.Usage | None:
+    """The usage a turn result reports, if the model layer surfaces one (``usage.input_tokens``...)."""
+    usage = getattr(result, "usage", None)
+    if usage is None:
+        return None
+    return ev.Usage(
+        input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
+        output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
     )

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from nexus.config.schema import ModelRef, NexusConfig
 from nexus.gateway.events import EventBus
 from nexus.gateway.persona import Persona
-from nexus.gateway.run_events import attempts_info, from_router
+from nexus.gateway.run_events import attempts_info, from_router, usage_of
 from nexus.models.turn import EventSink, NoProviderConfigured, RouterEvent, Turn, TurnFailed, TurnResult
 from nexus.models.types import ChatMessage
 from nexus.protocol import events as ev
@@ -80,17 +80,19 @@ class RunExecutor:
         self._bus.publish(ev.RunStatus(run_id=run.id, session=session, attempt=run.attempts))
         try:
             finished = self._finish_from_steps(run)
+            usage = None
             if finished is None:
                 result = await self._ask_model(run)
+                usage = usage_of(result)
                 finished = self._store.finish(
                     run.id,
                     answer=result.text,
                     model=result.model,
                     profile=result.profile,
                     fell_back=result.fell_back,
-                    step=(MODEL_STEP, _result_payload(result)),
+                    step=(MODEL_STEP, _result_payload(result, usage)),
                 )
-            self._bus.publish(ev.RunFinal(run=finished.snapshot()))
+            self._bus.publish(ev.RunFinal(run=finished.snapshot(), usage=usage))
         except NoProviderConfigured:
             done = self._store.finish(run.id, answer=SETUP_HELP, model=GATEWAY_MODEL)
             self._bus.publish(ev.RunFinal(run=done.snapshot()))
@@ -193,8 +195,14 @@ class RunExecutor:
         self._bus.publish(ev.RunError(run=failed.snapshot(), soonest_retry=soonest_retry, attempts=attempts))
 
 
-def _result_payload(result: TurnResult) -> dict[str, Any]:
+def _result_payload(result: TurnResult, usage: ev.Usage | None) -> dict[str, Any]:
+    extra = (
+        {}
+        if usage is None
+        else {"usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}}
+    )
     return {
+        **extra,
         "text": result.text,
         "model": result.model,
         "profile": result.profile,

@@ -25,8 +25,10 @@ from nexus.config.schema import NexusConfig
 from nexus.errors import NexusError
 from nexus.gateway.app import build_app
 from nexus.gateway.channels_host import start_channels
+from nexus.gateway.http_protocol import with_header_timeout
 from nexus.gateway.runner import ModelRouter
 from nexus.gateway.runtime import GatewayRuntime
+from nexus.protocol.messages import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -118,21 +120,32 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT (or until cancelled), then shut down in order."""
     env = os.environ if environ is None else environ
+    log.info(
+        "NEXUS_HOME %s (%s); config %s (%s)",
+        paths.home,
+        "from NEXUS_HOME" if env.get("NEXUS_HOME") else "default: NEXUS_HOME is not set",
+        paths.config_file,
+        "found" if paths.config_file.exists() else "absent: built-in defaults",
+    )
     host, port = sock.getsockname()[:2]
     require_token_for_public_bind(str(host), paths, env)
     token = ensure_token(paths, env)
     notifier = notifier or Notifier.from_env(env)
     runtime = GatewayRuntime.open(config=config, paths=paths, router=router)
     app = build_app(runtime, token=token, port=int(port))
+    limits = config.gateway
     uv_config = uvicorn.Config(
         app,
         log_config=None,
         access_log=False,
         lifespan="off",
-        http="httptools",
+        http=with_header_timeout(limits.header_timeout_s),
         ws="websockets-sansio",
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
+        ws_max_size=MAX_BODY_BYTES,
+        timeout_keep_alive=limits.idle_timeout_s,  # type: ignore[arg-type]  (a float works: call_later)
+        limit_concurrency=limits.max_connections,
         timeout_graceful_shutdown=5,
     )
     server = _Server(uv_config)

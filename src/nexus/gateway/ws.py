@@ -23,6 +23,7 @@ from nexus.gateway.middleware import token_matches
 from nexus.gateway.runtime import GatewayRuntime
 from nexus.protocol import PROTOCOL_VERSION
 from nexus.protocol.frames import EventFrame, FrameError, ResponseFrame, parse_frame
+from nexus.protocol.messages import WS_FIELDS, InvalidInput, check_session, validate_message
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +70,19 @@ class Connection:
     # -- methods ----------------------------------------------------------------------------------
 
     def _session_param(self, params: dict[str, Any]) -> str:
-        session = params.get("session")
-        if not isinstance(session, str) or not session or len(session) > 200:
-            raise RequestError("bad_request", "params.session must be a non-empty string (<= 200 chars)")
-        return session
+        return check_session(params.get("session"), WS_FIELDS.session)
 
     async def m_chat_send(self, params: dict[str, Any]) -> dict[str, Any]:
-        session = self._session_param(params)
-        text = params.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise RequestError("bad_request", "params.text must be a non-empty string")
-        key = params.get("idempotency_key")
-        if key is not None and not isinstance(key, str):
-            raise RequestError("bad_request", "params.idempotency_key must be a string")
-        self.sessions.add(session)
-        run, created = self.runtime.accept(session=session, text=text, channel="ws", idempotency_key=key)
+        message = validate_message(
+            session=params.get("session"),
+            text=params.get("text"),
+            idempotency_key=params.get("idempotency_key"),
+            fields=WS_FIELDS,
+        )
+        self.sessions.add(message.session)
+        run, created = self.runtime.accept(
+            session=message.session, text=message.text, channel="ws", idempotency_key=message.idempotency_key
+        )
         return {
             "run_id": run.id,
             "status": run.status.value,
@@ -155,7 +154,10 @@ async def websocket_endpoint(runtime: GatewayRuntime, ws: WebSocket, *, token: S
             return
         pump = asyncio.create_task(conn.pump_events(), name="ws-events")
         while True:
-            raw = await ws.receive_text()
+            raw = await receive_text(ws)
+            if raw is None:
+                await conn.respond_error("?", "bad_frame", BINARY_REFUSED)
+                continue
             try:
                 frame = parse_frame(raw)
             except FrameError as exc:
@@ -169,6 +171,8 @@ async def websocket_endpoint(runtime: GatewayRuntime, ws: WebSocket, *, token: S
                 payload = await handler(frame.params)
             except RequestError as exc:
                 await conn.respond_error(frame.id, exc.code, exc.message)
+            except InvalidInput as exc:
+                await conn.respond_error(frame.id, "bad_request", exc.message)
             except Exception as exc:
                 log.exception("ws method %s failed", frame.method)
                 await conn.respond_error(frame.id, "internal", f"{type(exc).__name__}: {exc}")
@@ -184,11 +188,26 @@ async def websocket_endpoint(runtime: GatewayRuntime, ws: WebSocket, *, token: S
                 await pump
 
 
+BINARY_REFUSED = "binary frames are not part of the protocol: send each request as a JSON text frame"
+
+
+async def receive_text(ws: WebSocket) -> str | None:
+    """The next text frame; None for a binary one (refused, the connection goes on)."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    return text if isinstance(text, str) else None
+
+
 async def _handshake(conn: Connection, ws: WebSocket, token: Secret) -> bool:
     try:
-        raw = await asyncio.wait_for(ws.receive_text(), CONNECT_TIMEOUT_S)
+        raw = await asyncio.wait_for(receive_text(ws), CONNECT_TIMEOUT_S)
     except TimeoutError:
         await ws.close(code=4000, reason="no connect frame")
+        return False
+    if raw is None:
+        await ws.close(code=4000, reason="binary frame; the first frame must be a JSON connect request")
         return False
     try:
         frame = parse_frame(raw)

@@ -11,10 +11,11 @@ with ``run.get`` / ``chat.history``. The first request must be ``connect`` with 
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nexus.protocol.messages import BadJSON, parse_json
 
 PROTOCOL_VERSION = 1
 
@@ -53,9 +54,9 @@ class FrameError(ValueError):
 
 def parse_frame(raw: str | bytes) -> RequestFrame:
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise FrameError(f"frame is not JSON: {exc}") from exc
+        data = parse_json(raw)
+    except BadJSON as exc:
+        raise FrameError(f"frame is not accepted JSON: {exc}") from exc
     try:
         return RequestFrame.model_validate(data)
     except ValidationError as exc:

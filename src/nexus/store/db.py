@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from nexus.errors import NexusError
@@ -114,6 +115,7 @@ def open_database(path: Path) -> sqlite3.Connection:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
         conn.row_factory = sqlite3.Row
         # a row with broken UTF-8 must not make a whole session unreadable
@@ -128,9 +130,39 @@ def open_database(path: Path) -> sqlite3.Connection:
             f"cannot open state database {path}: {exc}. If it is corrupt, move it aside "
             f"(mv {path} {path}.broken) and start again; `nexus doctor` checks it"
         ) from exc
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o600)
     return conn
+
+
+PRIVATE = 0o600
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def make_private(path: Path) -> None:
+    """Create ``path`` 0600 before SQLite opens it, and narrow what an older Nexus left wider.
+
+    SQLite creates ``-wal``, ``-shm`` and ``-journal`` with the database file's own mode, so a
+    database that is private from its creation has private side files from theirs: no window in
+    which the transcript is world-readable, and no process-wide umask change.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))
+    for candidate in (path, *(path.with_name(path.name + side) for side in SIDE_FILES)):
+        with contextlib.suppress(FileNotFoundError):
+            if candidate.stat().st_mode & 0o777 != PRIVATE:
+                candidate.chmod(PRIVATE)
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction (``BEGIN IMMEDIATE``: the write lock up front, so no upgrade deadlock);
+    rolled back on any exception, committed otherwise. The one helper every store uses."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -140,15 +172,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
             f"state database schema v{current} is newer than this Nexus (v{len(MIGRATIONS)}): upgrade Nexus"
         )
     for version in range(current, len(MIGRATIONS)):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             for statement in _split(MIGRATIONS[version]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={version + 1}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
 
 def _split(script: str) -> list[str]:

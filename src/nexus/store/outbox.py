@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from nexus.store.db import transaction
+
 
 class OutboxStatus(StrEnum):
     PENDING = "pending"
@@ -70,8 +72,7 @@ class Outbox:
         """Queue once per ``dedupe_key``; True when this call queued it. ``route_key`` (session,
         idempotency key) marks the route answered in the same transaction."""
         now = self._now()
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._conn):
             cursor = self._conn.execute(
                 "INSERT OR IGNORE INTO channel_outbox (channel, chat_id, dedupe_key, run_id, text, reply_to,"
                 " status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
@@ -83,10 +84,6 @@ class Outbox:
                     " AND queued_at IS NULL",
                     (now, *route_key),
                 )
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
         return cursor.rowcount == 1
 
     def due(self, channel: str, *, limit: int = 50) -> list[OutboxItem]:

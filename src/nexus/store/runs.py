@@ -8,19 +8,19 @@ transcript: a session's history is its finished runs in order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from nexus.protocol.events import RunSnapshot
-from nexus.store.db import StoreError
+from nexus.store.db import StoreError, transaction
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +130,8 @@ class RunStore:
         self._conn = conn
         self._now = now
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._conn)
 
     def close(self) -> None:
         self._conn.close()
