@@ -13,12 +13,16 @@ from nexus.config.schema import ModelRef
 from nexus.models.candidates import fits_after_overflow, plan, rotates_profile
 from nexus.models.cooldown import (
     ANY_MODEL,
+    BURST_WINDOW_S,
     Admission,
     CooldownEntry,
     admit,
     after_failure,
+    cleared_by_success,
     cooldown_seconds,
     credential_changed,
+    last_resort,
+    same_event,
 )
 from nexus.models.cooldown_store import JsonCooldownStore, Outcome, RouterState
 from nexus.models.errors import FailureKind
@@ -163,3 +167,97 @@ def test_store_ignores_an_unreadable_file(tmp_path: Path, content: str) -> None:
 
 def test_store_without_a_file_is_empty(tmp_path: Path) -> None:
     assert JsonCooldownStore(tmp_path / "missing.json").load() == RouterState()
+
+
+# ---- issue 23: a blip never silences the assistant
+
+
+def _entry(
+    kind: FailureKind = K.CONNECTION, *, at: float = NOW, until: float | None = None, **kw: object
+) -> CooldownEntry:
+    return CooldownEntry("p", "m", kind, NOW + 30 if until is None else until, at=at, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("now", "started_at", "together"),
+    [
+        (NOW + 0.025, NOW - 0.5, True),  # in flight when the rung was set: the same burst
+        (NOW + 0.5, NOW + 0.4, True),  # sent after, but within the burst window
+        (NOW + BURST_WINDOW_S + 1, NOW - 1, True),  # a slow request of the same burst
+        (NOW + BURST_WINDOW_S + 1, NOW + BURST_WINDOW_S, False),  # a new event: next rung
+        (NOW + 31, NOW + 31, False),  # the half-open probe failed
+    ],
+)
+def test_same_event(now: float, started_at: float, together: bool) -> None:
+    assert same_event(_entry(), now=now, started_at=started_at) is together
+
+
+def test_nine_resets_in_25_ms_are_one_strike_not_nine() -> None:
+    entry = None
+    for i in range(9):
+        now = NOW + i * 0.003
+        entry = after_failure(
+            entry, profile="p", model="m", kind=K.CONNECTION, retry_after=None, now=now, started_at=NOW - 0.1
+        )
+    assert entry is not None and entry.strikes == 1 and entry.until == pytest.approx(NOW + 30, abs=0.1)
+    assert entry.at == NOW  # the rung stays where the event began
+    later = after_failure(
+        entry, profile="p", model="m", kind=K.CONNECTION, retry_after=None, now=NOW + 31, started_at=NOW + 31
+    )
+    assert later is not None and later.strikes == 2 and later.until == NOW + 31 + 60
+
+
+def test_a_burst_member_can_lengthen_but_never_shorten_the_cooldown() -> None:
+    first = after_failure(None, profile="p", model="m", kind=K.RATE_LIMIT, retry_after=40, now=NOW)
+    shorter = after_failure(first, profile="p", model="m", kind=K.RATE_LIMIT, retry_after=5, now=NOW + 0.1)
+    assert shorter == first
+    longer = after_failure(first, profile="p", model="m", kind=K.RATE_LIMIT, retry_after=90, now=NOW + 0.1)
+    assert longer is not None and longer.until == NOW + 90.1 and longer.strikes == 1 and longer.at == NOW
+
+
+@pytest.mark.parametrize(
+    ("kind", "started_at", "cleared"),
+    [
+        (K.CONNECTION, NOW - 1, True),  # an answer of the same burst proves the endpoint is reachable
+        (K.TIMEOUT, NOW - 1, True),
+        (K.SERVER, NOW - 1, True),
+        (K.RATE_LIMIT, NOW - 1, False),  # concurrent successes are how a rate limit looks
+        (K.OVERLOADED, NOW - 1, False),
+        (K.AUTH, NOW - 1, False),
+        (K.RATE_LIMIT, NOW + 1, True),  # sent after the 429 and answered: the limit is over
+        (K.BILLING, NOW + 1, True),
+    ],
+)
+def test_cleared_by_success(kind: FailureKind, started_at: float, cleared: bool) -> None:
+    assert cleared_by_success(_entry(kind), started_at=started_at) is cleared
+
+
+@pytest.mark.parametrize(
+    ("entries", "chosen"),
+    [
+        ([], None),
+        ([None], None),
+        ([_entry(K.CONNECTION)], 0),
+        ([_entry(K.RATE_LIMIT, told=True)], None),  # the server said when: honoured
+        ([_entry(K.RATE_LIMIT)], 0),  # a 429 without retry-after: our guess, probed
+        ([_entry(K.BILLING)], None),  # needs a human (or `nexus models reset`)
+        ([_entry(K.AUTH_PERMANENT, until=math.inf)], None),
+        ([_entry(K.SERVER, until=NOW + 300), _entry(K.TIMEOUT, until=NOW + 30)], 1),  # the soonest back
+        ([_entry(K.SERVER), _entry(K.TIMEOUT)], 0),  # a tie: the chain's order
+    ],
+)
+def test_last_resort(entries: list[CooldownEntry | None], chosen: int | None) -> None:
+    assert last_resort(entries) == chosen
+
+
+def test_store_keeps_when_and_whether_the_server_said(tmp_path: Path) -> None:
+    store = JsonCooldownStore(tmp_path / "cooldowns.json")
+    state = RouterState({("p", "m"): _entry(K.RATE_LIMIT, told=True)})
+    store.save(state)
+    assert store.changed_at() is None  # our own write is not a change
+    assert JsonCooldownStore(store.path).load() == state
+    other = JsonCooldownStore(store.path)
+    other.save(RouterState())
+    assert store.changed_at() is not None  # someone else wrote it
+    store.load()
+    assert store.changed_at() is None

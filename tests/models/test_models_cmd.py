@@ -91,3 +91,37 @@ def test_bad_config_exits_78_naming_the_key(tmp_path: Path, fake_anthropic: Fake
     done = nexus(["models"], environment(home, fake_anthropic))
     assert done.returncode == 78
     assert "'nope' is not known" in done.stderr
+
+
+def test_probe_says_which_candidates_the_gateway_skips_and_reset_clears_them(
+    tmp_path: Path, fake_anthropic: FakeAnthropic
+) -> None:
+    home = tmp_path / "home"
+    (home / "run").mkdir(parents=True)
+    (home / "nexus.toml").write_text(
+        '[models]\nprimary = "anthropic/claude-a"\nfallbacks = ["anthropic/claude-b"]\n'
+    )
+    cooldown = {"profile": "anthropic:env", "kind": "connection", "until": 4_000_000_000.0, "reason": "reset"}
+    (home / "run" / "cooldowns.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "cooldowns": [{**cooldown, "model": "claude-a"}, {**cooldown, "model": "claude-b"}],
+                "outcomes": [],
+            }
+        )
+    )
+    env = environment(home, fake_anthropic, ANTHROPIC_API_KEY="sk-ant-api03-t")
+    done = nexus(["models", "probe", "--json"], env)
+    results = {r["model"]: r for r in json.loads(done.stdout)}
+    assert done.returncode == 1 and results["anthropic/claude-a"]["ok"] is True  # it answers, but ...
+    assert "connection" in results["anthropic/claude-a"]["cooling"]  # ... the gateway still skips it
+    text = nexus(["models", "probe"], env).stdout
+    assert "the gateway skips it" in text and "nexus models reset anthropic/claude-a" in text
+
+    done = nexus(["models", "reset", "anthropic/claude-a"], env)
+    assert done.returncode == 0 and "cleared 1 cooldown of anthropic/claude-a" in done.stdout
+    left = json.loads((home / "run" / "cooldowns.json").read_text())["cooldowns"]
+    assert [c["model"] for c in left] == ["claude-b"]
+    assert "cleared 1 cooldown" in nexus(["models", "reset"], env).stdout
+    assert nexus(["models", "probe"], env).returncode == 0

@@ -283,7 +283,7 @@ async def test_all_candidates_down_answers_at_once_with_reasons_and_the_soonest_
 ) -> None:
     fa, fo = fakes
     fa.script("claude-opus", Error(429, retry_after=20))
-    fa.script("claude-sonnet", Error(529))
+    fa.script("claude-sonnet", Error(529, retry_after=30))
     fo.script("gpt-small", Error(429, retry_after=7))
     router = make_router(config(), one_profile_each(), env(fa, fo))
     with pytest.raises(TurnFailed) as first:
@@ -295,7 +295,7 @@ async def test_all_candidates_down_answers_at_once_with_reasons_and_the_soonest_
     assert "soonest retry" in lines[-1] and "(in 7s)" in lines[-1]
 
     started = time.perf_counter()
-    with pytest.raises(TurnFailed) as second:  # everything cooling: no request, no sleep
+    with pytest.raises(TurnFailed) as second:  # all cooling on the servers' word: no request, no sleep
         await router.run(turn(), Events())
     assert time.perf_counter() - started < 0.05
     assert fa.count() + fo.count() == 3

@@ -125,11 +125,10 @@ def _router_cooldowns() -> dict[str, tuple[float, str]]:
     from nexus.common.paths import NexusPaths
     from nexus.models.cooldown import ANY_MODEL
     from nexus.models.cooldown_store import JsonCooldownStore
-    from nexus.models.factory import COOLDOWN_FILE
 
     now = time.time()
     found: dict[str, tuple[float, str]] = {}
-    state = JsonCooldownStore(NexusPaths.from_env().run / COOLDOWN_FILE).load()
+    state = JsonCooldownStore(NexusPaths.from_env().cooldowns).load()
     for entry in state.cooldowns.values():
         if entry.model != ANY_MODEL or entry.until <= now:
             continue

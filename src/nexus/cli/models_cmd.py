@@ -1,9 +1,10 @@
-"""``nexus models`` (the chain, cooldowns, last outcome per candidate) and ``nexus models probe``.
+"""``nexus models`` (the chain, cooldowns, last outcome per candidate), ``probe`` and ``reset``.
 
-Both read the same config and credential store as the gateway; ``models`` sends no request and reads
+All read the same config and credential store as the gateway; ``models`` sends no request and reads
 the cooldowns the gateway persisted; ``probe`` sends one minimal real request per candidate (never
-"ok" for an expired or revoked credential: those are reported unusable without a request) and
-changes no cooldown.
+"ok" for an expired or revoked credential: those are reported unusable without a request), changes
+no cooldown and says which candidates the gateway is still skipping; ``reset`` clears cooldowns in
+``run/cooldowns.json``, which a running gateway re-reads before its next message.
 """
 
 from __future__ import annotations
@@ -108,8 +109,28 @@ def probe(
         typer.echo(json.dumps([asdict(r) for r in results], indent=2))
     else:
         typer.echo(render_probe(results))
-    if not results or not all(r.ok for r in results):
+    if not results or not all(r.ok and r.cooling is None for r in results):
         raise typer.Exit(1)
+
+
+@models_app.command("reset")
+def reset(
+    model: str = typer.Argument(None, help="provider/model to clear (default: every cooldown)."),
+    profile: str = typer.Option(None, "--profile", help="Only this auth profile's cooldowns."),
+) -> None:
+    """Clear cooldowns, so the gateway tries those candidates at its next message (no restart needed)."""
+    router = _router(default_credentials)
+    try:
+        try:
+            dropped = router.clear_cooldowns(profile=profile, model=model)
+        except ValueError as exc:
+            typer.echo(f"nexus models reset: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    finally:
+        asyncio.run(router.aclose())
+    what = f" of {model}" if model else ""
+    who = f" for profile {profile}" if profile else ""
+    typer.echo(f"cleared {dropped} cooldown{'s' if dropped != 1 else ''}{what}{who}")
 
 
 def render_candidates(chain: Sequence[str], candidates: Sequence[Any], *, now: float) -> str:
@@ -139,6 +160,10 @@ def render_probe(results: Sequence[Any]) -> str:
         lines.append(
             f"{mark} {r.model} {r.profile or '(no profile)'}{took} {r.outcome}{status}{why}".rstrip()
         )
+        if r.cooling is not None:
+            lines.append(
+                f"     but the gateway skips it ({r.cooling}): `nexus models reset {r.model}` clears it"
+            )
     return "\n".join(lines) if lines else "no candidates: set [models] primary in nexus.toml"
 
 

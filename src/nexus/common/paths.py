@@ -52,6 +52,11 @@ class NexusPaths:
     def run(self) -> Path:
         return self.home / "run"
 
+    @property
+    def cooldowns(self) -> Path:
+        """The model router's cooldowns (written by the gateway, read by ``nexus models`` and the doctor)."""
+        return self.run / "cooldowns.json"
+
     def ensure(self) -> None:
         """Create the state tree with private modes (0700): it holds secrets."""
         for directory in (self.home, self.workspace, self.logs, self.run):

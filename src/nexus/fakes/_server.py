@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -108,7 +109,13 @@ class Disconnect:
     after_chunks: int | None = None
 
 
-Behaviour = Reply | Error | MidStreamError | Hang | Disconnect
+@dataclass(frozen=True)
+class Reset:
+    """Reset the TCP connection (RST, as a provider's load balancer does under a burst) after reading
+    the request, before any byte of the answer: the client sees ``ECONNRESET``."""
+
+
+Behaviour = Reply | Error | MidStreamError | Hang | Disconnect | Reset
 
 _KINDS: dict[str, type[Any]] = {
     "reply": Reply,
@@ -116,6 +123,7 @@ _KINDS: dict[str, type[Any]] = {
     "mid_stream_error": MidStreamError,
     "hang": Hang,
     "disconnect": Disconnect,
+    "reset": Reset,
 }
 
 
@@ -227,6 +235,34 @@ def bind_loopback(port: int = 0) -> socket.socket:
     return sock
 
 
+TRANSPORT_KEY = "nexus.fakes.transport"
+"""Where :class:`_ResettableProtocol` leaves the connection's transport, in the request's ``state``."""
+
+
+def _protocol_class() -> type[Any]:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class _ResettableProtocol(HttpToolsProtocol):
+        """uvicorn's protocol, handing each request its connection so a fake can reset it."""
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            self.app_state = {**self.app_state, TRANSPORT_KEY: transport}
+            super().connection_made(transport)
+
+    return _ResettableProtocol
+
+
+def reset_connection(scope: Mapping[str, Any]) -> None:
+    """Abort the request's TCP connection with an RST (SO_LINGER 0), so the client reads ECONNRESET."""
+    transport = scope.get("state", {}).get(TRANSPORT_KEY)
+    if transport is None:
+        raise RuntimeError("reset_connection needs the fake's ThreadedServer (its protocol class)")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
 class ThreadedServer:
     """Serve an ASGI app with uvicorn on its own event loop in a daemon thread."""
 
@@ -241,6 +277,7 @@ class ThreadedServer:
             access_log=False,
             lifespan="off",
             ws="none",
+            http=_protocol_class(),
             timeout_graceful_shutdown=2,
             timeout_keep_alive=30,
         )

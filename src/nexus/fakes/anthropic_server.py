@@ -42,7 +42,9 @@ from nexus.fakes._server import (
     MidStreamError,
     RecordedRequest,
     Reply,
+    Reset,
     pause,
+    reset_connection,
     serve_forever,
     stream_plan,
 )
@@ -55,6 +57,7 @@ __all__ = [
     "Hang",
     "MidStreamError",
     "Reply",
+    "Reset",
 ]
 
 OAUTH_BETA = "oauth-2025-04-20"
@@ -220,6 +223,10 @@ class FakeAnthropic(FakeModelServer):
 
         behaviour = self.next_behaviour(model)
         assert isinstance(body, dict) and isinstance(model, str)
+        if isinstance(behaviour, Reset):
+            reset_connection(request.scope)
+            await request.is_disconnected()
+            return Response(status_code=500)  # never written: the connection is gone
         if isinstance(behaviour, Error):
             return error_response(behaviour)
         if isinstance(behaviour, Hang) and (behaviour.after_chunks is None or not stream):

@@ -36,7 +36,9 @@ from nexus.fakes._server import (
     MidStreamError,
     RecordedRequest,
     Reply,
+    Reset,
     pause,
+    reset_connection,
     serve_forever,
     stream_plan,
 )
@@ -49,6 +51,7 @@ __all__ = [
     "Hang",
     "MidStreamError",
     "Reply",
+    "Reset",
 ]
 
 # status -> (type, code, message): what api.openai.com sends for each
@@ -222,6 +225,10 @@ class FakeOpenAI(FakeModelServer):
 
         behaviour = self.next_behaviour(model)
         assert isinstance(body, dict) and isinstance(model, str)
+        if isinstance(behaviour, Reset):
+            reset_connection(request.scope)
+            await request.is_disconnected()
+            return Response(status_code=500)  # never written: the connection is gone
         if isinstance(behaviour, Error):
             return error_response(behaviour)
         if isinstance(behaviour, Hang) and (behaviour.after_chunks is None or not stream):

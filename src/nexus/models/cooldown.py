@@ -10,15 +10,29 @@ While open, a candidate is skipped without a request. Once ``until`` has passed,
 is the probe; while it is in flight, other turns still skip the candidate (one probe, not a stampede).
 
 How long: the server's ``retry-after`` when it gave one, else a ladder that grows with each
-consecutive failure (30 s, 1 m, 5 m, 15 m, 1 h); billing climbs in hours; a dead credential stays
-open until a human acts (or the credential behind the profile changes). Failures that belong to the
-request, not the candidate (``bad_request``, ``context_overflow``), cool nothing.
+consecutive failure *event* (30 s, 1 m, 5 m, 15 m, 1 h); billing climbs in hours; a dead credential
+stays open until a human acts (or the credential behind the profile changes). Failures that belong
+to the request, not the candidate (``bad_request``, ``context_overflow``), cool nothing.
+
+Three rules keep a blip from silencing the assistant (issue 23):
+
+- **A burst is one event.** Concurrent turns failing on one candidate together (nine resets within
+  25 ms) climb one rung, not nine: a failure of a request that started before the current rung was
+  set, or that comes within :data:`BURST_WINDOW_S` of it, is the same event (:func:`same_event`).
+- **A success clears the state.** A success of a request that started after the rung was set ends
+  any cooldown; a transport-level cooldown (connection, timeout, 5xx) ends with *any* success, since
+  an answer proves the endpoint is reachable (:func:`cleared_by_success`).
+- **The last candidate is probed, never abandoned.** When every candidate of a turn is cooling for a
+  transient reason of our own guessing (not a server's ``retry-after``, which is honoured), the
+  router sends the one back soonest a half-open probe instead of refusing the message
+  (:func:`last_resort`); other turns wait for that probe's outcome.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from nexus.models.errors import FailureKind
@@ -31,6 +45,8 @@ AUTH_LADDER = (60.0, 300.0, 900.0, 3600.0)
 LONG_LADDER = (3600.0, 3 * 3600.0, 6 * 3600.0)
 BILLING_LADDER = (3600.0, 3 * 3600.0, 6 * 3600.0, 24 * 3600.0)
 MAX_RETRY_AFTER = 24 * 3600.0
+BURST_WINDOW_S = 2.0
+"""Failures of one candidate this close to the failure that set its rung are the same event."""
 
 LADDERS: dict[FailureKind, tuple[float, ...] | None] = {
     FailureKind.RATE_LIMIT: TRANSIENT_LADDER,
@@ -51,6 +67,12 @@ PROFILE_WIDE = frozenset({FailureKind.BILLING, FailureKind.AUTH, FailureKind.AUT
 HONOURS_RETRY_AFTER = frozenset(
     {FailureKind.RATE_LIMIT, FailureKind.OVERLOADED, FailureKind.SERVER, FailureKind.UNKNOWN}
 )
+REACHABILITY = frozenset(
+    {FailureKind.CONNECTION, FailureKind.TIMEOUT, FailureKind.SERVER, FailureKind.UNKNOWN}
+)
+"""Failures that say "could not get an answer": any answer from the candidate disproves them."""
+TRANSIENT = frozenset(kind for kind, ladder in LADDERS.items() if ladder is TRANSIENT_LADDER)
+"""Kinds that pass by themselves: a last candidate cooling for one of these is probed, not abandoned."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,10 @@ class CooldownEntry:
     reason: str = ""
     fingerprint: str | None = None
     """For auth kinds: the rejected credential; a different one ends the cooldown."""
+    at: float = 0.0
+    """When the failure event that set this rung happened (epoch seconds)."""
+    told: bool = False
+    """The duration is the server's own ``retry-after``, not our guess from the ladder."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -90,13 +116,24 @@ def cooldown_seconds(kind: FailureKind, retry_after: float | None, strikes: int)
     ladder = LADDERS.get(kind)
     if ladder is None:
         return None
-    if retry_after is not None and kind in HONOURS_RETRY_AFTER:
+    if told_by_server(kind, retry_after):
+        assert retry_after is not None
         return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
     return ladder[min(max(strikes, 1), len(ladder)) - 1]
 
 
+def told_by_server(kind: FailureKind, retry_after: float | None) -> bool:
+    return retry_after is not None and kind in HONOURS_RETRY_AFTER
+
+
 def cooldown_key(profile: str, model: str, kind: FailureKind) -> tuple[str, str]:
     return (profile, ANY_MODEL if kind in PROFILE_WIDE else model)
+
+
+def same_event(previous: CooldownEntry, *, now: float, started_at: float) -> bool:
+    """Is a failure at ``now`` (of a request sent at ``started_at``) part of the event that set
+    ``previous``'s rung? Yes when the request was already in flight then, or it came right after."""
+    return started_at <= previous.at or now - previous.at < BURST_WINDOW_S
 
 
 def after_failure(
@@ -107,16 +144,22 @@ def after_failure(
     kind: FailureKind,
     retry_after: float | None,
     now: float,
+    started_at: float | None = None,
     reason: str = "",
     fingerprint: str | None = None,
 ) -> CooldownEntry | None:
-    """The cooldown to record after a failure (None: this failure cools nothing)."""
-    strikes = previous.strikes + 1 if previous is not None else 1
+    """The cooldown to record after a failure (None: this failure cools nothing).
+
+    A failure of the same event as ``previous`` keeps its rung (and its ``at``); it can only make the
+    cooldown longer, e.g. with a longer ``retry-after``."""
+    started = now if started_at is None else started_at
+    together = previous is not None and same_event(previous, now=now, started_at=started)
+    strikes = 1 if previous is None else previous.strikes if together else previous.strikes + 1
     seconds = cooldown_seconds(kind, retry_after, strikes)
     if seconds is None:
         return None
     _, scoped_model = cooldown_key(profile, model, kind)
-    return CooldownEntry(
+    entry = CooldownEntry(
         profile=profile,
         model=scoped_model,
         kind=kind,
@@ -124,7 +167,38 @@ def after_failure(
         strikes=strikes,
         reason=reason,
         fingerprint=fingerprint,
+        at=now,
+        told=told_by_server(kind, retry_after),
     )
+    if together:
+        assert previous is not None
+        if previous.until >= entry.until:
+            return previous
+        return replace(entry, at=previous.at)
+    return entry
+
+
+def cleared_by_success(entry: CooldownEntry, *, started_at: float) -> bool:
+    """Does a success of a request sent at ``started_at`` end this cooldown?
+
+    A request sent after the rung was set succeeded: the candidate is back. One sent before (it was
+    in flight during the failure) proves only that the endpoint answers: enough for a transport-level
+    cooldown, not for a rate limit or a refused credential."""
+    return started_at >= entry.at or entry.kind in REACHABILITY
+
+
+def last_resort(entries: Sequence[CooldownEntry | None]) -> int | None:
+    """Of the cooling candidates of a turn that has nothing else to try, the index of the one to probe
+    now: a transient cooldown of our own guessing (a server's ``retry-after`` is honoured to the
+    second), the soonest back (the first on a tie); None when none qualifies."""
+    best: int | None = None
+    for index, entry in enumerate(entries):
+        if entry is None or entry.permanent or entry.told or entry.kind not in TRANSIENT:
+            continue
+        chosen = entries[best] if best is not None else None
+        if chosen is None or entry.until < chosen.until:
+            best = index
+    return best
 
 
 def admit(entry: CooldownEntry | None, *, now: float, probing: bool) -> Admission:

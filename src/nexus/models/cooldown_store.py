@@ -46,6 +46,11 @@ class CooldownStore(Protocol):
 
     def save(self, state: RouterState) -> None: ...
 
+    def changed_at(self) -> float | None:
+        """When someone else wrote the state since this store last read or wrote it (epoch seconds);
+        None when nobody did."""
+        ...
+
 
 class MemoryCooldownStore:
     """Keeps the last saved state in memory (tests, and ``nexus models probe``)."""
@@ -61,12 +66,33 @@ class MemoryCooldownStore:
         self.state = RouterState(dict(state.cooldowns), dict(state.outcomes))
         self.saves += 1
 
+    def changed_at(self) -> float | None:
+        return None
+
 
 class JsonCooldownStore:
+    """The file, and the (mtime, size, inode) it had when this store last read or wrote it, so a
+    change by another process (``nexus models reset``) is noticed with one ``stat``."""
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._seen: tuple[int, int, int] | None = None
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def changed_at(self) -> float | None:
+        now = self._stat()
+        if now == self._seen or now is None:
+            return None
+        return now[0] / 1e9
 
     def load(self) -> RouterState:
+        self._seen = self._stat()
         try:
             raw = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -83,6 +109,7 @@ class JsonCooldownStore:
     def save(self, state: RouterState) -> None:
         try:
             atomic_write_text(self.path, json.dumps(encode(state), indent=1, sort_keys=True), mode=0o600)
+            self._seen = self._stat()
         except OSError as exc:  # a full disk must not fail the turn; the cooldown still holds in memory
             log.warning("cannot write %s: %s", self.path, exc)
 
@@ -99,6 +126,8 @@ def encode(state: RouterState) -> dict[str, Any]:
                 "strikes": e.strikes,
                 "reason": e.reason,
                 "fingerprint": e.fingerprint,
+                "at": e.at,
+                "told": e.told,
             }
             for e in state.cooldowns.values()
         ],
@@ -130,6 +159,8 @@ def decode(data: Any) -> RouterState:
             strikes=int(item.get("strikes", 1)),
             reason=str(item.get("reason", "")),
             fingerprint=item.get("fingerprint"),
+            at=float(item.get("at") or 0.0),
+            told=bool(item.get("told", False)),
         )
         state.cooldowns[entry.key] = entry
     for item in data.get("outcomes", []):

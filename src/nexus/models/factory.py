@@ -29,8 +29,6 @@ from nexus.models.providers._common import StreamTimeouts
 from nexus.models.providers.base import Provider
 from nexus.models.router import Router
 
-COOLDOWN_FILE = "cooldowns.json"
-
 
 @dataclass(frozen=True)
 class Builtin:
@@ -180,7 +178,7 @@ def build_router(
         chain=chain,
         providers=built,
         credentials=WithEnvFallback(credentials, env_credentials(specs, environ=environ)),
-        store=store if store is not None else JsonCooldownStore(paths.run / COOLDOWN_FILE),
+        store=store if store is not None else JsonCooldownStore(paths.cooldowns),
         clock=clock,
         turn_timeout_s=config.models.turn_timeout_s,
         max_attempts=config.models.max_attempts,

@@ -4,12 +4,17 @@ It applies the pure policy of :mod:`nexus.models.cooldown` to what happened and 
 persisting it through a :class:`~nexus.models.cooldown_store.CooldownStore` off the request path:
 an fsync can take tens of milliseconds on a busy disk, and a turn must not wait for it. Saves
 coalesce; the latest state always wins; :meth:`Ledger.flush` waits for the disk.
+
+Another process may change the file (``nexus models reset`` clears cooldowns while the gateway
+runs): :meth:`Ledger.sync` re-reads it when the store says it changed since we last read or wrote
+it, before each turn and before each save, so a reset takes effect at the gateway's next message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from nexus.common.clock import Clock
 from nexus.models.cooldown import (
@@ -19,6 +24,7 @@ from nexus.models.cooldown import (
     CooldownEntry,
     admit,
     after_failure,
+    cleared_by_success,
     cooldown_key,
     credential_changed,
 )
@@ -33,7 +39,7 @@ class Ledger:
         self._store = store
         self._clock = clock
         self._state = store.load()
-        self._probing: set[Key] = set()
+        self._probing: dict[Key, asyncio.Future[bool]] = {}
         self._dirty = False
         self._flushing: asyncio.Task[None] | None = None
 
@@ -50,6 +56,22 @@ class Ledger:
         key = entry.key if entry is not None else (profile, model)
         return key, admit(entry, now=self._clock.time(), probing=key in self._probing)
 
+    def sync(self) -> None:
+        """Take in what another process wrote (``nexus models reset``); one ``stat`` when nothing changed.
+
+        The file wins for every cooldown recorded before it was written; one recorded here since
+        (not saved yet) is kept."""
+        written_at = self._store.changed_at()
+        if written_at is None:
+            return
+        on_disk = self._store.load()
+        mine = self._state.cooldowns
+        merged = dict(on_disk.cooldowns)
+        merged.update({k: e for k, e in mine.items() if e.at > written_at})
+        if merged.keys() != mine.keys():
+            log.info("model cooldowns changed on disk: now %d cooling", len(merged))
+        self._state.cooldowns = merged
+
     def outcome(self, profile: str, model: str) -> Outcome | None:
         return self._state.outcomes.get((profile, model))
 
@@ -58,16 +80,29 @@ class Ledger:
 
     # ---- probes
     def start_probe(self, key: Key) -> None:
-        self._probing.add(key)
+        self._probing[key] = asyncio.get_running_loop().create_future()
 
-    def end_probe(self, key: Key) -> None:
-        self._probing.discard(key)
+    def end_probe(self, key: Key, ok: bool = False) -> None:
+        future = self._probing.pop(key, None)
+        if future is not None and not future.done():
+            future.set_result(ok)
+
+    def probe_in_flight(self, key: Key) -> asyncio.Future[bool] | None:
+        """The outcome (True: answered) of the probe another turn is sending, if one is."""
+        return self._probing.get(key)
 
     # ---- writing
     def failed(
-        self, profile: str, model: str, err: ProviderError, *, probe_key: Key | None, fingerprint: str | None
+        self,
+        profile: str,
+        model: str,
+        err: ProviderError,
+        *,
+        probe_key: Key | None,
+        fingerprint: str | None,
+        started_at: float | None = None,
     ) -> CooldownEntry | None:
-        """Record a failure; the new cooldown, if this failure earns one."""
+        """Record a failure of a request sent at ``started_at``; the cooldown it leaves, if any."""
         now = self._clock.time()
         kind = err.kind
         previous = self._state.cooldowns.get(cooldown_key(profile, model, kind))
@@ -80,6 +115,7 @@ class Ledger:
             kind=kind,
             retry_after=err.retry_after,
             now=now,
+            started_at=started_at,
             reason=err.message[:200],
             fingerprint=fingerprint if kind in PROFILE_WIDE else None,
         )
@@ -89,13 +125,15 @@ class Ledger:
         self._persist()
         return entry
 
-    def succeeded(self, profile: str, model: str, probe_key: Key) -> None:
-        """Record a success: ended cooldowns of this candidate are cleared (a passed probe)."""
+    def succeeded(self, profile: str, model: str, probe_key: Key, *, started_at: float | None = None) -> None:
+        """Record a success of a request sent at ``started_at``: the candidate's failure state is
+        cleared (see :func:`~nexus.models.cooldown.cleared_by_success`)."""
         now = self._clock.time()
+        started = now if started_at is None else started_at
         changed = False
         for key in {probe_key, (profile, model), (profile, ANY_MODEL)}:
             entry = self._state.cooldowns.get(key)
-            if entry is not None and entry.until <= now:
+            if entry is not None and (entry.until <= now or cleared_by_success(entry, started_at=started)):
                 del self._state.cooldowns[key]
                 changed = True
         previous = self._state.outcomes.get((profile, model))
@@ -115,8 +153,10 @@ class Ledger:
         entry = self._state.cooldowns.get((profile, ANY_MODEL))
         return entry is not None and entry.fingerprint is not None
 
-    def clear(self, profile: str | None = None) -> int:
-        keys = [k for k in self._state.cooldowns if profile is None or k[0] == profile]
+    def clear(self, which: Callable[[Key], bool] | None = None) -> int:
+        """Forget the cooldowns whose (profile, model) key ``which`` accepts (all by default)."""
+        self.sync()
+        keys = [k for k in self._state.cooldowns if which is None or which(k)]
         for key in keys:
             del self._state.cooldowns[key]
         if keys:
@@ -136,6 +176,7 @@ class Ledger:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop (a sync caller): save now
             self._dirty = False
+            self.sync()
             self._store.save(self._snapshot())
             return
         self._flushing = loop.create_task(self._flush())
@@ -144,6 +185,7 @@ class Ledger:
         try:
             while self._dirty:
                 self._dirty = False
+                self.sync()
                 await asyncio.to_thread(self._store.save, self._snapshot())
         except Exception:
             log.exception("saving model cooldowns failed")

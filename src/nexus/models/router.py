@@ -10,9 +10,12 @@ For each candidate (:mod:`nexus.models.candidates`) in order:
    is dead; ``bad_request`` ends the turn (another model would get the same bad request).
 
 A failure after text was streamed still falls over: the sink hears ``Fallback(after_tokens=True)``
-(discard what you showed) and the result is the fallback's complete answer. Nothing here sleeps:
-when every candidate is cooling, the turn fails at once with the reasons and the soonest retry.
-The whole turn is bounded by a deadline and an attempt cap.
+(discard what you showed) and the result is the fallback's complete answer. A connection failure
+before any byte is retried once on the same candidate before it counts. Nothing here sleeps: when
+every candidate is cooling, the one back soonest is probed if its cooldown is our own guess
+(:func:`~nexus.models.cooldown.last_resort`; concurrent turns wait for that one probe), else the
+turn fails at once with the reasons and the soonest retry. The whole turn is bounded by a deadline
+and an attempt cap.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from nexus.common.clock import Clock, SystemClock
 from nexus.common.secret import Secret
 from nexus.config.schema import ModelRef
 from nexus.models.candidates import Slot, fits_after_overflow, plan, rotates_profile
-from nexus.models.cooldown import Admission, CooldownEntry
+from nexus.models.cooldown import ANY_MODEL, Admission, CooldownEntry, last_resort
 from nexus.models.cooldown_store import CooldownStore, Key, MemoryCooldownStore
 from nexus.models.errors import FailureKind, ProviderError, UnknownFailure
 from nexus.models.ledger import Ledger
@@ -70,6 +73,9 @@ class Candidate:
     """Epoch seconds; None when not cooling or cooling until a human acts (see ``reason``)."""
     last_outcome: str | None = None
     last_outcome_at: float | None = None
+    probed_when_alone: bool = False
+    """Cooling, but for a transient reason of our own guessing: when no other candidate can answer, the
+    next message probes it instead of being refused (see :func:`nexus.models.cooldown.last_resort`)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,8 @@ class ProbeResult:
     detail: str = ""
     status: int | None = None
     latency_ms: float | None = None
+    cooling: str | None = None
+    """The cooldown the gateway holds for this candidate, if any: the probe ignores it, the gateway not."""
 
 
 @dataclass
@@ -89,10 +97,27 @@ class _Progress:
     text: list[str] = field(default_factory=list)
     fingerprint: str | None = None
     """Of the credential last sent: an auth cooldown remembers it."""
+    retried: list[AttemptRecord] = field(default_factory=list)
+    """Failures retried on the same candidate within the attempt (a connection reset)."""
 
     @property
     def streamed(self) -> bool:
         return bool(self.text)
+
+
+@dataclass
+class _Walk:
+    """Where a turn's walk over its candidates stands."""
+
+    deadline: float
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    sent: int = 0
+    failed_models: set[str] = field(default_factory=set)
+    overflowed: int | bool | None = False
+    """False: no overflow yet; else the context window that overflowed (None: unknown)."""
+    pending: tuple[Slot, str, bool] | None = None
+    """What the next attempt falls back from: slot, reason, whether it had streamed."""
+    stop: bool = False
 
 
 class _CredentialUnavailable(Exception):
@@ -142,17 +167,14 @@ class Router:
         slots = plan(chain, self._profiles)
         if not any(s.profile is not None and s.profile.usable for s in slots):
             raise NoProviderConfigured(_no_provider_message(slots))
-        deadline = self._clock.monotonic() + self._turn_timeout
-        attempts: list[AttemptRecord] = []
-        sent = 0
-        failed_models: set[str] = set()
-        overflowed: int | bool | None = False  # False: no overflow yet; else the window that overflowed
-        pending: tuple[Slot, str, bool] | None = None  # what we fall back from: slot, reason, after tokens
+        self._ledger.sync()
+        walk = _Walk(deadline=self._clock.monotonic() + self._turn_timeout)
+        cooling: list[tuple[Slot, Key]] = []  # skipped for a cooldown: a last resort
 
         for slot in slots:
-            skip = self._skip_reason(slot, failed_models, overflowed)
+            skip = self._skip_reason(slot, walk.failed_models, walk.overflowed)
             if skip is not None:
-                attempts.append(
+                walk.attempts.append(
                     AttemptRecord(slot.model, slot.profile_name, f"skipped:{skip[0]}", detail=skip[1])
                 )
                 continue
@@ -163,72 +185,145 @@ class Router:
             if admission is Admission.SKIP:
                 entry = self._ledger.entry(profile, slot.ref.model)
                 outcome = f"cooling:{entry.kind.value}" if entry else "probing"
-                attempts.append(
+                walk.attempts.append(
                     AttemptRecord(
                         slot.model, profile, f"skipped:{outcome}", detail=self._cooling_detail(entry)
                     )
                 )
-                if pending is None:
-                    pending = (slot, outcome, False)
+                cooling.append((slot, key))
+                if walk.pending is None:
+                    walk.pending = (slot, outcome, False)
                 continue
-            if sent >= self._max_attempts:
-                attempts.append(AttemptRecord(slot.model, profile, "skipped:attempt_cap"))
+            result = await self._try(slot, key, admission is Admission.PROBE, turn, sink, walk, slots)
+            if result is not None:
+                return result
+            if walk.stop:
                 break
-            budget = deadline - self._clock.monotonic()
-            if budget <= 0:
-                attempts.append(AttemptRecord(slot.model, profile, "skipped:turn_deadline"))
-                break
-            try:
-                credential = await self._credential(slot)
-            except _CredentialUnavailable as exc:
-                attempts.append(AttemptRecord(slot.model, profile, "skipped:credential", detail=exc.reason))
-                continue
+        if walk.sent == 0 and not walk.stop:
+            result = await self._last_resort(cooling, turn, sink, walk, slots)
+            if result is not None:
+                return result
+        raise self._turn_failed(walk.attempts, slots, turn)
 
-            if pending is not None:
-                origin, reason, after_tokens = pending
-                sink(Fallback(origin.model, slot.model, reason, after_tokens, origin.profile_name, profile))
-                log.info("model fallback %s -> %s (%s)", origin.model, slot.model, reason)
-                pending = None
-            sink(AttemptStarted(slot.model, profile))
-            sent += 1
-            probing = admission is Admission.PROBE
-            if probing:
-                self._ledger.start_probe(key)
-            progress = _Progress()
-            try:
-                await self._attempt(slot, credential, turn, budget, sink, progress)
-            except ProviderError as err:
-                attempts.append(
-                    AttemptRecord(slot.model, profile, err.kind.value, err.status, err.message[:300])
-                )
-                self._failed(
-                    slot, err, sink, probe_key=key if probing else None, fingerprint=progress.fingerprint
-                )
-                if err.kind is FailureKind.BAD_REQUEST:
-                    raise self._turn_failed(attempts, slots, turn, terminal=err) from err
-                if err.kind is FailureKind.CONTEXT_OVERFLOW:
-                    overflowed = self._windows.get(slot.ref.provider)
-                if not rotates_profile(err.kind):
-                    failed_models.add(slot.model)
-                pending = (slot, err.kind.value, progress.streamed)
-                continue
-            finally:
-                if probing:
-                    self._ledger.end_probe(key)
-            attempts.append(AttemptRecord(slot.model, profile, "ok"))
-            self._ledger.succeeded(profile, slot.ref.model, key)
-            fell_back = any(a.outcome not in _NOT_A_FALLBACK for a in attempts[:-1])
-            return TurnResult(
-                text="".join(progress.text),
-                model=slot.model,
-                profile=profile,
-                fell_back=fell_back,
-                attempts=tuple(attempts),
+    async def _try(
+        self,
+        slot: Slot,
+        key: Key,
+        probing: bool,
+        turn: Turn,
+        sink: EventSink,
+        walk: _Walk,
+        slots: list[Slot],
+    ) -> TurnResult | None:
+        """One candidate of the turn: the answer, or None to go on (``walk.stop``: give up)."""
+        assert slot.profile is not None
+        profile = slot.profile.profile
+        if walk.sent >= self._max_attempts:
+            walk.attempts.append(AttemptRecord(slot.model, profile, "skipped:attempt_cap"))
+            walk.stop = True
+            return None
+        budget = walk.deadline - self._clock.monotonic()
+        if budget <= 0:
+            walk.attempts.append(AttemptRecord(slot.model, profile, "skipped:turn_deadline"))
+            walk.stop = True
+            return None
+        try:
+            credential = await self._credential(slot)
+        except _CredentialUnavailable as exc:
+            walk.attempts.append(AttemptRecord(slot.model, profile, "skipped:credential", detail=exc.reason))
+            return None
+
+        if walk.pending is not None:
+            origin, reason, after_tokens = walk.pending
+            sink(Fallback(origin.model, slot.model, reason, after_tokens, origin.profile_name, profile))
+            log.info("model fallback %s -> %s (%s)", origin.model, slot.model, reason)
+            walk.pending = None
+        sink(AttemptStarted(slot.model, profile))
+        walk.sent += 1
+        if probing:
+            self._ledger.start_probe(key)
+        progress = _Progress()
+        started_at = self._clock.time()
+        ok = False
+        try:
+            await self._attempt(slot, credential, turn, budget, sink, progress)
+            ok = True
+        except ProviderError as err:
+            walk.attempts.extend(progress.retried)
+            walk.attempts.append(
+                AttemptRecord(slot.model, profile, err.kind.value, err.status, err.message[:300])
             )
-        raise self._turn_failed(attempts, slots, turn)
+            self._failed(
+                slot,
+                err,
+                sink,
+                probe_key=key if probing else None,
+                fingerprint=progress.fingerprint,
+                started_at=started_at,
+            )
+            if err.kind is FailureKind.BAD_REQUEST:
+                raise self._turn_failed(walk.attempts, slots, turn, terminal=err) from err
+            if err.kind is FailureKind.CONTEXT_OVERFLOW:
+                walk.overflowed = self._windows.get(slot.ref.provider)
+            if not rotates_profile(err.kind):
+                walk.failed_models.add(slot.model)
+            walk.pending = (slot, err.kind.value, progress.streamed)
+            return None
+        finally:
+            if probing:
+                self._ledger.end_probe(key, ok)
+        walk.attempts.extend(progress.retried)
+        walk.attempts.append(AttemptRecord(slot.model, profile, "ok"))
+        self._ledger.succeeded(profile, slot.ref.model, key, started_at=started_at)
+        fell_back = any(
+            a.outcome not in _NOT_A_FALLBACK and not a.outcome.startswith("retried:")
+            for a in walk.attempts[:-1]
+        )
+        return TurnResult(
+            text="".join(progress.text),
+            model=slot.model,
+            profile=profile,
+            fell_back=fell_back,
+            attempts=tuple(walk.attempts),
+        )
+
+    async def _last_resort(
+        self, cooling: list[tuple[Slot, Key]], turn: Turn, sink: EventSink, walk: _Walk, slots: list[Slot]
+    ) -> TurnResult | None:
+        """Every candidate is cooling: probe the one back soonest rather than refuse the message.
+
+        While another turn probes it, wait for that probe (within the deadline) instead of sending a
+        second request; if the probe answered, go; if it failed, the turn fails with its reason."""
+        entries = [self._ledger.entry(s.profile_name or "", s.ref.model) for s, _ in cooling]
+        index = last_resort(entries)
+        if index is None:
+            return None
+        slot, key = cooling[index]
+        in_flight = self._ledger.probe_in_flight(key)
+        if in_flight is not None:
+            budget = walk.deadline - self._clock.monotonic()
+            try:
+                async with asyncio.timeout(max(budget, 0.0)):
+                    answered = await asyncio.shield(in_flight)
+            except TimeoutError:
+                return None
+            if not answered:
+                walk.attempts.append(
+                    AttemptRecord(
+                        slot.model,
+                        slot.profile_name,
+                        "skipped:probe_failed",
+                        detail="the probe another message just sent failed",
+                    )
+                )
+                return None
+            return await self._try(slot, key, False, turn, sink, walk, slots)
+        log.info("model %s: every candidate is cooling; probing it as the last resort", slot.model)
+        return await self._try(slot, key, True, turn, sink, walk, slots)
 
     def candidates(self) -> list[Candidate]:
         """Every (model, profile) of the configured chain with whether it could serve right now."""
+        self._ledger.sync()
         now = self._clock.time()
         result = []
         for slot in plan(self._chain, self._profiles):
@@ -253,8 +348,14 @@ class Router:
             entry = self._ledger.entry(slot.profile.profile, slot.ref.model)
             if entry is not None and now < entry.until:
                 until = None if entry.permanent else entry.until
+                alone = last_resort([entry]) is not None
+                reason = self._cooling_detail(entry)
+                if alone:
+                    reason += "; probed by the next message if no other candidate can answer"
                 result.append(
-                    Candidate(usable=False, reason=self._cooling_detail(entry), cooling_until=until, **base)
+                    Candidate(
+                        usable=False, reason=reason, cooling_until=until, probed_when_alone=alone, **base
+                    )
                 )
                 continue
             result.append(Candidate(usable=True, **base))
@@ -264,12 +365,32 @@ class Router:
         """Current cooldowns (ended ones included until their probe succeeds)."""
         return self._ledger.cooldowns()
 
-    def clear_cooldowns(self, profile: str | None = None) -> int:
-        """Forget cooldowns (of one profile, or all); returns how many were dropped."""
-        return self._ledger.clear(profile)
+    def clear_cooldowns(self, profile: str | None = None, model: str | None = None) -> int:
+        """Forget cooldowns (of one profile and/or one ``provider/model``, or all); how many were dropped."""
+        ref = ModelRef.parse(model) if model is not None else None
+        owners = {s.profile for s in self._profiles(ref.provider)} if ref is not None else None
+
+        def which(key: Key) -> bool:
+            if profile is not None and key[0] != profile:
+                return False
+            if ref is None or owners is None:
+                return True
+            return key[0] in owners and key[1] in (ref.model, ANY_MODEL)
+
+        return self._ledger.clear(which)
 
     async def probe(self, *, timeout_s: float = 20.0) -> list[ProbeResult]:
-        """A real minimal request per candidate, ignoring cooldowns and changing none."""
+        """A real minimal request per candidate, ignoring cooldowns and changing none (each result
+        says which cooldown the gateway still holds)."""
+        results = []
+        for result in await self._probe_all(timeout_s):
+            entry = self._ledger.entry(result.profile or "", result.model.partition("/")[2])
+            if entry is not None and self._clock.time() < entry.until:
+                result = replace(result, cooling=self._cooling_detail(entry))
+            results.append(result)
+        return results
+
+    async def _probe_all(self, timeout_s: float) -> list[ProbeResult]:
         results = []
         for slot in plan(self._chain, self._profiles):
             profile = slot.profile_name
@@ -356,25 +477,51 @@ class Router:
         progress.fingerprint = credential.secret.fingerprint()
         request = self._request(slot, turn, budget, probe=probe)
         started = self._clock.monotonic()
-        try:
-            await self._stream(provider, request, credential, sink, progress)
-        except ProviderError as err:
-            if err.kind is not FailureKind.AUTH or progress.streamed or profile.endswith(KEYLESS_SUFFIX):
-                raise
-            sink(Refreshing(profile))
-            log.warning("model %s: 401 for profile %s, forcing one credential refresh", slot.model, profile)
+        refreshed = reconnected = False
+        while True:
             try:
-                fresh = await self._credentials.unauthorized(profile, credential)
-            except AuthError as exc:
-                log.warning("forced refresh of %s failed: %s", profile, exc)
-                fresh = None
-            if fresh is None or fresh.secret == credential.secret:
-                raise
-            remaining = budget - (self._clock.monotonic() - started)
-            if remaining <= 0:
-                raise
-            progress.fingerprint = fresh.secret.fingerprint()
-            await self._stream(provider, replace(request, budget_s=remaining), fresh, sink, progress)
+                await self._stream(provider, request, credential, sink, progress)
+                return
+            except ProviderError as err:
+                remaining = budget - (self._clock.monotonic() - started)
+                if progress.streamed or remaining <= 0:
+                    raise
+                if err.kind is FailureKind.CONNECTION and not reconnected:
+                    # a reset or refused connect before any byte: one more try on the same candidate
+                    # before it counts (a blip must not cost a cooldown, nor fail the only model)
+                    reconnected = True
+                    log.info("model %s: %s; retrying once on the same candidate", slot.model, err.message)
+                    progress.retried.append(
+                        AttemptRecord(
+                            slot.model, profile, "retried:connection", err.status, err.message[:300]
+                        )
+                    )
+                    request = replace(request, budget_s=remaining)
+                    continue
+                if err.kind is not FailureKind.AUTH or refreshed or profile.endswith(KEYLESS_SUFFIX):
+                    raise
+                refreshed = True
+                fresh = await self._refresh(slot, profile, credential, sink)
+                if fresh is None:
+                    raise
+                credential = fresh
+                progress.fingerprint = fresh.secret.fingerprint()
+                request = replace(request, budget_s=remaining)
+
+    async def _refresh(
+        self, slot: Slot, profile: str, credential: Credential, sink: EventSink
+    ) -> Credential | None:
+        """A 401: force one refresh through the credential source; the new credential, if different."""
+        sink(Refreshing(profile))
+        log.warning("model %s: 401 for profile %s, forcing one credential refresh", slot.model, profile)
+        try:
+            fresh = await self._credentials.unauthorized(profile, credential)
+        except AuthError as exc:
+            log.warning("forced refresh of %s failed: %s", profile, exc)
+            return None
+        if fresh is None or fresh.secret == credential.secret:
+            return None
+        return fresh
 
     async def _stream(
         self,
@@ -464,13 +611,14 @@ class Router:
         *,
         probe_key: Key | None,
         fingerprint: str | None,
+        started_at: float | None = None,
     ) -> None:
         assert slot.profile is not None
         profile = slot.profile.profile
         if err.kind is FailureKind.AUTH_PERMANENT and not profile.endswith(KEYLESS_SUFFIX):
             self._credentials.revoked(profile, err.message)
         entry = self._ledger.failed(
-            profile, slot.ref.model, err, probe_key=probe_key, fingerprint=fingerprint
+            profile, slot.ref.model, err, probe_key=probe_key, fingerprint=fingerprint, started_at=started_at
         )
         if entry is None:
             return

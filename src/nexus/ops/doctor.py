@@ -19,6 +19,7 @@ from nexus.auth.source import resolve_store_path
 from nexus.common import Clock, NexusPaths, SystemClock
 from nexus.ops import cleanup
 from nexus.ops.configuration import ConfigFacts, check_config, gather_config
+from nexus.ops.cooldowns import CooldownFact, check_cooldowns, gather_cooldowns
 from nexus.ops.credentials import (
     AuthFacts,
     check_clock,
@@ -91,6 +92,7 @@ class Facts:
     units: list[UnitFile] | None = None
     host: HostFacts | None = None
     disk: DiskFacts | None = None
+    cooldowns: list[CooldownFact] | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
     """(what, why) for each gatherer that raised."""
 
@@ -150,6 +152,7 @@ def gather(env: DoctorEnv) -> Facts:
         ),
     )
     facts.disk = step("disk", lambda: gather_disk(env.paths.home))
+    facts.cooldowns = step("model-cooldowns", lambda: gather_cooldowns(env.paths.cooldowns))
     return facts
 
 
@@ -178,6 +181,8 @@ def diagnose(facts: Facts) -> list[Finding]:
         out += check_host(facts.host)
     if facts.disk:
         out.append(check_disk(facts.disk))
+    if facts.cooldowns is not None:
+        out.append(check_cooldowns(facts.cooldowns, now=facts.now))
     for name, why in facts.failures:
         out.append(Finding(name, Severity.ERROR, f"the doctor could not check this: {why}"))
     return out
