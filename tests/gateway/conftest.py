@@ -51,7 +51,7 @@ class ScriptedRouter:
     delay: float = 0.0
     gate: asyncio.Event | None = None
 
-    async def run(self, turn: Turn, sink: EventSink) -> TurnResult:
+    async def complete(self, turn: Turn, sink: EventSink) -> TurnResult:
         self.calls.append(turn)
         sink(AttemptStarted(model="test/echo", profile="test:one"))
         if self.gate is not None:
@@ -71,9 +71,6 @@ class ScriptedRouter:
         if self.usable:
             return [Candidate("test/echo", "test:one", True)]
         return [Candidate("test/echo", None, False, "TEST_API_KEY is not set")]
-
-    async def warm(self) -> None:
-        return None
 
     async def aclose(self) -> None:
         return None

@@ -254,10 +254,10 @@ def test_store_keeps_when_and_whether_the_server_said(tmp_path: Path) -> None:
     store = JsonCooldownStore(tmp_path / "cooldowns.json")
     state = RouterState({("p", "m"): _entry(K.RATE_LIMIT, told=True)})
     store.save(state)
-    assert store.changed_at() is None  # our own write is not a change
+    assert not store.changed()  # our own write is not a change
     assert JsonCooldownStore(store.path).load() == state
     other = JsonCooldownStore(store.path)
     other.save(RouterState())
-    assert store.changed_at() is not None  # someone else wrote it
+    assert store.changed()  # someone else wrote it
     store.load()
-    assert store.changed_at() is None
+    assert not store.changed()

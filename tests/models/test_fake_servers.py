@@ -1,4 +1,5 @@
-"""The fakes speak the real wire formats: checked with plain httpx, byte for byte where it matters."""
+"""The fakes speak the real wire formats: checked with plain httpx, byte for byte where it matters,
+and with the official SDKs as clients."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from nexus.fakes._server import Disconnect, Error, Hang, MidStreamError, Reply
+from nexus.fakes._server import Disconnect, Error, FakeToolCall, Hang, MidStreamError, Reply, ToolUse
 from nexus.fakes.anthropic_server import FakeAnthropic
 from nexus.fakes.openai_server import FakeOpenAI
 
@@ -277,3 +278,162 @@ def test_fake_runs_as_its_own_process_and_is_scriptable_over_http() -> None:
             proc.wait(10)
         proc.stdout.close()
     assert proc.returncode == 0
+
+
+# ---- the official SDKs as conformance checkers: if they parse what the fakes send, so would the
+# ---- real APIs' clients; the gateway itself never imports them (issue 16)
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+async def test_anthropic_sdk_streams_text_and_a_tool_call_from_the_fake(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    import anthropic
+
+    client = anthropic.AsyncAnthropic(
+        api_key="sk-ant-api03-test", base_url=fake_anthropic.base_url, max_retries=0
+    )
+    try:
+        fake_anthropic.script("claude-x", Reply("abc def", chunks=2))
+        async with client.messages.stream(
+            model="claude-x", max_tokens=16, messages=[{"role": "user", "content": "q"}]
+        ) as s:
+            text = "".join([t async for t in s.text_stream])
+            final = await s.get_final_message()
+        assert text == "abc def" and final.stop_reason == "end_turn" and final.usage.output_tokens == 2
+
+        call = FakeToolCall("get_weather", {"city": "Paris", "days": [1, 2]}, id="toolu_1")
+        fake_anthropic.script("claude-x", ToolUse((call,), text="Let me look.", fragments=4))
+        async with client.messages.stream(
+            model="claude-x",
+            max_tokens=64,
+            tools=[WEATHER],
+            messages=[{"role": "user", "content": "weather?"}],
+        ) as s:
+            final = await s.get_final_message()
+        assert final.stop_reason == "tool_use"
+        assert [b.type for b in final.content] == ["text", "tool_use"]
+        block = final.content[1]
+        assert (block.id, block.name, block.input) == (
+            "toolu_1",
+            "get_weather",
+            {"city": "Paris", "days": [1, 2]},
+        )
+
+        # the SDK's own encoding of a tool result is accepted, and the echo shows the result
+        answer = await client.messages.create(
+            model="claude-x",
+            max_tokens=16,
+            tools=[WEATHER],
+            messages=[
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": final.content},
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}],
+                },
+            ],
+        )
+        assert answer.content[0].text == "echo: sunny"  # type: ignore[union-attr]
+        with pytest.raises(anthropic.BadRequestError, match="tool_use_id"):
+            await client.messages.create(
+                model="claude-x",
+                max_tokens=16,
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [{"type": "tool_result", "tool_use_id": "nope", "content": "x"}],
+                    }
+                ],
+            )
+        fake_anthropic.script("claude-x", Error(429, retry_after=3))
+        with pytest.raises(anthropic.RateLimitError) as limited:
+            await client.messages.create(
+                model="claude-x", max_tokens=16, messages=[{"role": "user", "content": "q"}]
+            )
+        assert limited.value.response.headers["retry-after"] == "3"
+    finally:
+        await client.close()
+
+
+async def test_anthropic_sdk_oauth_token_needs_the_beta_header(fake_anthropic: FakeAnthropic) -> None:
+    import anthropic
+
+    token = "sk-ant-oat01-test"
+    bare = anthropic.AsyncAnthropic(auth_token=token, base_url=fake_anthropic.base_url, max_retries=0)
+    beta = anthropic.AsyncAnthropic(
+        auth_token=token,
+        base_url=fake_anthropic.base_url,
+        max_retries=0,
+        default_headers={"anthropic-beta": "oauth-2025-04-20"},
+    )
+    try:
+        with pytest.raises(anthropic.AuthenticationError):
+            await bare.messages.create(model="m", max_tokens=4, messages=[{"role": "user", "content": "q"}])
+        ok = await beta.messages.create(model="m", max_tokens=4, messages=[{"role": "user", "content": "q"}])
+        assert ok.content[0].text == "echo: q"  # type: ignore[union-attr]
+    finally:
+        await bare.close()
+        await beta.close()
+    sent = fake_anthropic.requests[-1].headers
+    assert sent["authorization"] == f"Bearer {token}" and "x-api-key" not in sent
+
+
+async def test_openai_sdk_streams_text_and_tool_calls_from_the_fake(fake_openai: FakeOpenAI) -> None:
+    import openai
+
+    client = openai.AsyncOpenAI(api_key="sk-test", base_url=fake_openai.base_url, max_retries=0)
+    tool = {"type": "function", "function": {"name": WEATHER["name"], "parameters": WEATHER["input_schema"]}}
+    try:
+        calls = (
+            FakeToolCall("get_weather", {"city": "Oslo"}, id="call_1"),
+            FakeToolCall("get_weather", {"city": "Rome"}, id="call_2"),
+        )
+        fake_openai.script("gpt-x", ToolUse(calls, fragments=3))
+        async with client.chat.completions.stream(
+            model="gpt-x",
+            tools=[tool],
+            messages=[{"role": "user", "content": "weather?"}],  # type: ignore[list-item]
+        ) as s:
+            final = await s.get_final_completion()
+        choice = final.choices[0]
+        assert choice.finish_reason == "tool_calls"
+        got = [
+            (c.id, c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls or ()
+        ]  # type: ignore[union-attr]
+        assert got == [
+            ("call_1", "get_weather", {"city": "Oslo"}),
+            ("call_2", "get_weather", {"city": "Rome"}),
+        ]
+
+        answer = await client.chat.completions.create(
+            model="gpt-x",
+            tools=[tool],  # type: ignore[list-item]
+            messages=[
+                {"role": "user", "content": "weather?"},
+                choice.message.model_dump(exclude_none=True),  # type: ignore[list-item]
+                {"role": "tool", "tool_call_id": "call_1", "content": "snow"},
+                {"role": "tool", "tool_call_id": "call_2", "content": "sun"},
+            ],
+        )
+        assert answer.choices[0].message.content == "echo: sun"
+        with pytest.raises(openai.BadRequestError, match="role 'tool'"):
+            await client.chat.completions.create(
+                model="gpt-x", messages=[{"role": "tool", "tool_call_id": "x", "content": "y"}]
+            )
+        stream = await client.chat.completions.create(
+            model="gpt-x",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = [c async for c in stream]
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: hi"
+        assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    finally:
+        await client.close()

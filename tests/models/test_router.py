@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ from tests.models.conftest import Events, ProfilesSource, RouterFactory, turn
 from nexus.auth.credentials import CredentialKind, EnvCredentialSource
 from nexus.common.clock import FakeClock
 from nexus.config.schema import ModelRef
-from nexus.fakes._server import Disconnect, Error, Hang, MidStreamError, Reply
+from nexus.fakes._server import Disconnect, Error, FakeToolCall, Hang, MidStreamError, Reply, ToolUse
 from nexus.fakes.anthropic_server import FakeAnthropic
 from nexus.fakes.openai_server import FakeOpenAI
 from nexus.models.router import Router
 from nexus.models.turn import (
     AttemptStarted,
+    CallRequest,
     Cooldown,
     Delta,
     Fallback,
@@ -27,6 +29,7 @@ from nexus.models.turn import (
     Refreshing,
     TurnFailed,
 )
+from nexus.models.types import ChatMessage, ToolCall, ToolResultBlock, ToolSpec
 
 PRIMARY = "anthropic/claude-opus"
 SECOND = "anthropic/claude-sonnet"
@@ -67,8 +70,6 @@ async def test_happy_path_streams_deltas_and_sends_the_api_key(
     fa, fo = fakes
     fa.script("claude-opus", Reply("one two three", chunks=3))
     router = make_router(config(), one_profile_each(), env(fa, fo))
-    await router.warm()  # imports the SDKs in a thread; sends nothing
-    assert fa.count() + fo.count() == 0
     events = Events()
     result = await router.run(turn("hi", system="be brief"), events)
     assert result.text == "one two three"
@@ -476,3 +477,34 @@ async def test_the_later_of_a_profile_and_a_model_cooldown_governs(
     result = await router.run(turn(), Events())
     assert result.model == SECOND and result.attempts[0].outcome == "skipped:cooling:rate_limit"
     assert fa.count("claude-opus") == 1
+
+
+async def test_complete_returns_tool_calls_and_a_fallback_after_a_tool_ran_continues_the_turn(
+    fakes: tuple[FakeAnthropic, FakeOpenAI], make_router: RouterFactory
+) -> None:
+    fa, fo = fakes
+    router = make_router(config(fallbacks=[THIRD]), one_profile_each(), env(fa, fo))
+    tools = (
+        ToolSpec("lookup", "Look a word up", {"type": "object", "properties": {"q": {"type": "string"}}}),
+    )
+    fa.script(
+        "claude-opus", ToolUse((FakeToolCall("lookup", {"q": "nexus"}, id="toolu_9"),), text="Checking.")
+    )
+    events = Events()
+    request = CallRequest("r1", (ChatMessage("user", "what is a nexus?"),), tools=tools)
+    first = await router.complete(request, events)
+    assert first.tool_calls == (ToolCall("toolu_9", "lookup", {"q": "nexus"}),)
+    assert (first.text, first.stop_reason, first.model) == ("Checking.", "tool_use", PRIMARY)
+    assert first.usage.input_tokens > 0 and events.of(ToolCall) == list(first.tool_calls)
+
+    # the caller ran the tool; the primary is now overloaded: the fallback continues from the blocks
+    fa.script("claude-opus", Error(529))
+    result = ChatMessage("user", (ToolResultBlock("toolu_9", "a connection point"),))
+    second = await router.complete(
+        replace(request, messages=(*request.messages, first.message, result)), Events()
+    )
+    assert (second.model, second.text, second.fell_back) == (THIRD, "echo: a connection point", True)
+    sent = fo.requests[-1].body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool"]
+    assert sent[1]["tool_calls"][0]["id"] == "toolu_9" and sent[2]["tool_call_id"] == "toolu_9"
+    assert second.stop_reason == "stop" and second.tool_calls == ()

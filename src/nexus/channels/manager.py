@@ -140,8 +140,7 @@ class ChannelManager:
             raise ChannelConfigError(
                 [f"channels.{slot.name}: no token stored: run `nexus channels add {slot.name}`"]
             )
-        # the SDK import runs in a worker: the router warms its SDKs in another thread at the same
-        # time, and the event loop must not sit on an import lock meanwhile
+        # the platform SDK's import runs in a worker: the event loop must not sit on it meanwhile
         factory = self._factories.get(slot.name) or await asyncio.to_thread(manifest.load_factory)
         return factory(config=slot.settings, token=token, lock_dir=self._lock_dir, clock=self._clock)
 

@@ -88,8 +88,7 @@ async def _ask(
         pinned=pinned,
     )
     try:
-        await router.warm()  # import the SDK before a token is fetched, not between fetch and use
-        result = await router.run(turn, lambda event: None)
+        result = await router.complete(turn, lambda event: None)
     except NoProviderConfigured as exc:
         return EX_UNCONFIGURED, {"error": str(exc)}
     except TurnFailed as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import struct
 import threading
@@ -115,7 +116,27 @@ class Reset:
     the request, before any byte of the answer: the client sees ``ECONNRESET``."""
 
 
-Behaviour = Reply | Error | MidStreamError | Hang | Disconnect | Reset
+@dataclass(frozen=True)
+class FakeToolCall:
+    """One tool call a scripted answer makes; ``id`` defaults to a fresh one in the API's style."""
+
+    name: str
+    input: Mapping[str, Any] = field(default_factory=dict)
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """An answer that says ``text`` (may be empty) and then calls tools, streamed the way the API
+    streams them: each call's input JSON in ``fragments`` pieces (Anthropic ``input_json_delta``,
+    OpenAI ``tool_calls[].function.arguments``); stop reason ``tool_use`` / ``tool_calls``."""
+
+    calls: tuple[FakeToolCall, ...]
+    text: str = ""
+    fragments: int = 3
+
+
+Behaviour = Reply | Error | MidStreamError | Hang | Disconnect | Reset | ToolUse
 
 _KINDS: dict[str, type[Any]] = {
     "reply": Reply,
@@ -124,6 +145,7 @@ _KINDS: dict[str, type[Any]] = {
     "hang": Hang,
     "disconnect": Disconnect,
     "reset": Reset,
+    "tool_use": ToolUse,
 }
 
 
@@ -134,6 +156,8 @@ def behaviour_to_json(behaviour: Behaviour) -> dict[str, Any]:
         data["headers"] = dict(data["headers"])
     if data.get("details") is not None:
         data["details"] = dict(data["details"])
+    if "calls" in data:
+        data["calls"] = [dict(c) for c in data["calls"]]
     return {"kind": kind, **data}
 
 
@@ -144,6 +168,8 @@ def behaviour_from_json(data: Mapping[str, Any]) -> Behaviour:
     cls = _KINDS.get(str(kind))
     if cls is None:
         raise ValueError(f"unknown behaviour kind {kind!r}; use one of {', '.join(_KINDS)}")
+    if cls is ToolUse:
+        params["calls"] = tuple(FakeToolCall(**dict(c)) for c in params.get("calls", ()))
     result: Behaviour = cls(**params)
     return result
 
@@ -161,6 +187,8 @@ class RecordedRequest:
     model: str | None
     stream: bool
     at: float = field(default_factory=time.time)
+    peer: int | None = None
+    """The client's port: the same port on two requests means one reused connection."""
 
 
 class Script:
@@ -506,6 +534,11 @@ def serve_forever(fake: FakeModelServer, argv: list[str] | None = None) -> None:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def tool_input_fragments(call: FakeToolCall, fragments: int) -> list[str]:
+    """A call's input as the JSON fragments a streaming API sends (joined, they parse)."""
+    return split_text(json.dumps(dict(call.input), separators=(",", ":")), fragments)
 
 
 def stream_plan(behaviour: Behaviour, text: str) -> tuple[list[str], int | None]:

@@ -10,6 +10,10 @@ subprocess (``ANTHROPIC_BASE_URL=fake.base_url``) all work against it unchanged:
 - non-streaming JSON and ``stream: true`` SSE with the real event sequence
   (message_start, content_block_start, ping, content_block_delta*, content_block_stop,
   message_delta, message_stop) and ``error`` events mid-stream;
+- tools: ``tools`` checked for ``name`` and ``input_schema``; a scripted :class:`ToolUse` answers
+  with ``tool_use`` blocks (streamed as ``input_json_delta`` fragments, stop reason ``tool_use``);
+  a ``tool_result`` block must answer a ``tool_use`` id of the message before it, as the real API
+  insists (400 otherwise); ``Reply()`` echoes the last tool result when the user turn has no text;
 - real error bodies ``{"type":"error","error":{"type":...,"message":...},"request_id":...}`` with
   ``retry-after`` on 429s.
 
@@ -38,15 +42,18 @@ from nexus.fakes._server import (
     Disconnect,
     Error,
     FakeModelServer,
+    FakeToolCall,
     Hang,
     MidStreamError,
     RecordedRequest,
     Reply,
     Reset,
+    ToolUse,
     pause,
     reset_connection,
     serve_forever,
     stream_plan,
+    tool_input_fragments,
 )
 
 __all__ = [
@@ -54,10 +61,12 @@ __all__ = [
     "Disconnect",
     "Error",
     "FakeAnthropic",
+    "FakeToolCall",
     "Hang",
     "MidStreamError",
     "Reply",
     "Reset",
+    "ToolUse",
 ]
 
 OAUTH_BETA = "oauth-2025-04-20"
@@ -122,7 +131,8 @@ def error_response(error: Error) -> JSONResponse:
 
 
 def last_user_text(messages: Any) -> str:
-    """The text of the last ``user`` message; content may be a string or a list of blocks."""
+    """The text of the last ``user`` message (content a string or blocks); without text, its tool
+    results' content (so a scripted echo shows what the tool gave back)."""
     if not isinstance(messages, list):
         return ""
     for message in reversed(messages):
@@ -131,10 +141,56 @@ def last_user_text(messages: Any) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return "".join(
-                    str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text"
-                )
+                blocks = [b for b in content if isinstance(b, dict)]
+                text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+                results = [_result_text(b.get("content")) for b in blocks if b.get("type") == "tool_result"]
+                return text or " | ".join(results)
     return ""
+
+
+def _result_text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return str(content or "")
+
+
+def tool_problem(body: dict[str, Any]) -> str | None:
+    """What the real API refuses about tools and tool results (None: nothing)."""
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "tools: Input should be a valid list"
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict) or not tool.get("name"):
+                return f"tools.{i}.name: Field required"
+            if not isinstance(tool.get("input_schema"), dict):
+                return f"tools.{i}.custom.input_schema: Field required"
+    messages = body["messages"]
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        results = [
+            b.get("tool_use_id") for b in content if isinstance(b, dict) and b.get("type") == "tool_result"
+        ]
+        if not results:
+            continue
+        before = messages[i - 1] if i > 0 else {}
+        asked = (
+            before.get("content") if isinstance(before, dict) and before.get("role") == "assistant" else None
+        )
+        ids = (
+            {b.get("id") for b in asked if isinstance(b, dict) and b.get("type") == "tool_use"}
+            if isinstance(asked, list)
+            else set()
+        )
+        for tool_use_id in results:
+            if tool_use_id not in ids:
+                return (
+                    f"messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: {tool_use_id}. "
+                    "Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+                )
+    return None
 
 
 def _sse(event: str, data: Mapping[str, Any]) -> bytes:
@@ -184,6 +240,9 @@ class FakeAnthropic(FakeModelServer):
             return Error(400, "invalid_request_error", "messages: at least one message is required")
         if self.known_models is not None and body["model"] not in self.known_models:
             return Error(404, "not_found_error", f"model: {body['model']}")
+        problem = tool_problem(body)
+        if problem is not None:
+            return Error(400, "invalid_request_error", problem)
         return None
 
     async def _models(self, request: Request) -> Response:
@@ -213,7 +272,8 @@ class FakeAnthropic(FakeModelServer):
             body = None
         model = body.get("model") if isinstance(body, dict) else None
         stream = bool(body.get("stream")) if isinstance(body, dict) else False
-        self.record(RecordedRequest("POST", request.url.path, headers, body, model, stream))
+        peer = request.client.port if request.client else None
+        self.record(RecordedRequest("POST", request.url.path, headers, body, model, stream, peer=peer))
 
         problem = self._auth_problem(headers) or self._body_problem(body, headers)
         if problem is not None:
@@ -247,6 +307,26 @@ class FakeAnthropic(FakeModelServer):
             return error_response(Error(status, behaviour.error_type, behaviour.message))
         if isinstance(behaviour, Disconnect):
             raise ConnectionAbortedError("fake: scripted disconnect")
+        if isinstance(behaviour, ToolUse):
+            return JSONResponse(
+                {
+                    "id": f"msg_{uuid.uuid4().hex[:24]}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [
+                        *([{"type": "text", "text": behaviour.text}] if behaviour.text else []),
+                        *(
+                            {"type": "tool_use", "id": _tool_id(c), "name": c.name, "input": dict(c.input)}
+                            for c in behaviour.calls
+                        ),
+                    ],
+                    "stop_reason": "tool_use",
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": _tokens(body), "output_tokens": 1 + len(behaviour.calls)},
+                },
+                headers={"request-id": _request_id()},
+            )
         reply = behaviour if isinstance(behaviour, Reply) else Reply()
         text = self._text(body, reply)
         if reply.delay:
@@ -270,25 +350,14 @@ class FakeAnthropic(FakeModelServer):
         return reply.text if reply.text is not None else f"echo: {last_user_text(body.get('messages'))}"
 
     async def _stream(self, body: dict[str, Any], model: str, behaviour: Behaviour) -> AsyncIterator[bytes]:
+        if isinstance(behaviour, ToolUse):
+            async for event in self._stream_tools(body, model, behaviour):
+                yield event
+            return
         reply = behaviour if isinstance(behaviour, Reply) else Reply()
         text = self._text(body, reply)
         pieces, cut = stream_plan(behaviour, text)
-        yield _sse(
-            "message_start",
-            {
-                "type": "message_start",
-                "message": {
-                    "id": f"msg_{uuid.uuid4().hex[:24]}",
-                    "type": "message",
-                    "role": "assistant",
-                    "model": model,
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": {"input_tokens": _tokens(body), "output_tokens": 1},
-                },
-            },
-        )
+        yield _message_start(body, model)
         yield _sse(
             "content_block_start",
             {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
@@ -318,15 +387,81 @@ class FakeAnthropic(FakeModelServer):
                 },
             )
         yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-        yield _sse(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
-                "usage": {"output_tokens": max(1, len(text.split()))},
+        yield _message_end(reply.stop_reason, max(1, len(text.split())))
+
+    async def _stream_tools(
+        self, body: dict[str, Any], model: str, behaviour: ToolUse
+    ) -> AsyncIterator[bytes]:
+        """Text (if any) as block 0, then one ``tool_use`` block per call, its input in fragments."""
+        yield _message_start(body, model)
+        index = 0
+        if behaviour.text:
+            yield _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            )
+            yield _sse(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": behaviour.text},
+                },
+            )
+            yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
+            index = 1
+        yield _sse("ping", {"type": "ping"})
+        for call in behaviour.calls:
+            block = {"type": "tool_use", "id": _tool_id(call), "name": call.name, "input": {}}
+            yield _sse(
+                "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
+            )
+            for fragment in tool_input_fragments(call, behaviour.fragments):
+                yield _sse(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": {"type": "input_json_delta", "partial_json": fragment},
+                    },
+                )
+            yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
+            index += 1
+        yield _message_end("tool_use", 1 + len(behaviour.calls))
+
+
+def _tool_id(call: FakeToolCall) -> str:
+    return call.id or f"toolu_{uuid.uuid4().hex[:24]}"
+
+
+def _message_start(body: dict[str, Any], model: str) -> bytes:
+    return _sse(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": f"msg_{uuid.uuid4().hex[:24]}",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": _tokens(body), "output_tokens": 1},
             },
-        )
-        yield _sse("message_stop", {"type": "message_stop"})
+        },
+    )
+
+
+def _message_end(stop_reason: str, output_tokens: int) -> bytes:
+    return _sse(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": output_tokens},
+        },
+    ) + _sse("message_stop", {"type": "message_stop"})
 
 
 def _tokens(body: dict[str, Any]) -> int:

@@ -8,7 +8,11 @@ SDK and plain httpx work against it unchanged:
 - non-streaming ``chat.completion`` and ``stream: true`` SSE of ``chat.completion.chunk`` objects
   ending in ``data: [DONE]`` (usage chunk when ``stream_options.include_usage``);
 - real error bodies ``{"error":{"message","type","param","code"}}`` with ``retry-after`` on 429s,
-  and ``data: {"error": {...}}`` mid-stream.
+  and ``data: {"error": {...}}`` mid-stream;
+- tools: ``tools`` must be ``{"type": "function", "function": {"name", ...}}``; a scripted
+  :class:`ToolUse` answers with ``tool_calls`` (streamed as indexed deltas, the first naming the
+  call, then ``arguments`` fragments; finish reason ``tool_calls``); a ``role: tool`` message must
+  answer a ``tool_calls`` id of the assistant message before it, as the real API insists.
 
 ``fake.base_url`` ends with ``/v1`` (what ``OPENAI_BASE_URL`` takes).
 Run alone: ``python -m nexus.fakes.openai_server --port 8124``.
@@ -32,15 +36,18 @@ from nexus.fakes._server import (
     Disconnect,
     Error,
     FakeModelServer,
+    FakeToolCall,
     Hang,
     MidStreamError,
     RecordedRequest,
     Reply,
     Reset,
+    ToolUse,
     pause,
     reset_connection,
     serve_forever,
     stream_plan,
+    tool_input_fragments,
 )
 
 __all__ = [
@@ -48,10 +55,12 @@ __all__ = [
     "Disconnect",
     "Error",
     "FakeOpenAI",
+    "FakeToolCall",
     "Hang",
     "MidStreamError",
     "Reply",
     "Reset",
+    "ToolUse",
 ]
 
 # status -> (type, code, message): what api.openai.com sends for each
@@ -116,9 +125,12 @@ def error_response(error: Error) -> JSONResponse:
 
 
 def last_user_text(messages: Any) -> str:
+    """The last user text, or the last tool result's content when the conversation ends with one."""
     if not isinstance(messages, list):
         return ""
     for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "tool":
+            return str(message.get("content") or "")
         if isinstance(message, dict) and message.get("role") == "user":
             content = message.get("content")
             if isinstance(content, str):
@@ -128,6 +140,35 @@ def last_user_text(messages: Any) -> str:
                     str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
                 )
     return ""
+
+
+def tool_problem(body: dict[str, Any]) -> str | None:
+    """What the real API refuses about tools and tool messages (None: nothing)."""
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "Invalid type for 'tools': expected an array."
+        for i, tool in enumerate(tools):
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(function, dict):
+                return f"Missing required parameter: 'tools[{i}].function'."
+            if not function.get("name"):
+                return f"Missing required parameter: 'tools[{i}].function.name'."
+    asked: set[str] = set()
+    for i, message in enumerate(body["messages"]):
+        if not isinstance(message, dict):
+            continue
+        if message.get("role") == "assistant":
+            asked = {c.get("id") for c in message.get("tool_calls") or () if isinstance(c, dict)}
+        elif message.get("role") == "tool":
+            if message.get("tool_call_id") not in asked:
+                return (
+                    f"Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+                    f"message with 'tool_calls'. (messages[{i}])"
+                )
+        else:
+            asked = set()
+    return None
 
 
 def _data(payload: Mapping[str, Any] | str) -> bytes:
@@ -183,6 +224,9 @@ class FakeOpenAI(FakeModelServer):
                 code="model_not_found",
                 message=f"The model `{body['model']}` does not exist or you do not have access to it.",
             )
+        problem = tool_problem(body)
+        if problem is not None:
+            return Error(400, message=problem)
         return None
 
     async def _models(self, request: Request) -> Response:
@@ -215,7 +259,8 @@ class FakeOpenAI(FakeModelServer):
             body = None
         model = body.get("model") if isinstance(body, dict) else None
         stream = bool(body.get("stream")) if isinstance(body, dict) else False
-        self.record(RecordedRequest("POST", request.url.path, headers, body, model, stream))
+        peer = request.client.port if request.client else None
+        self.record(RecordedRequest("POST", request.url.path, headers, body, model, stream, peer=peer))
 
         problem = self._auth_problem(headers) or self._body_problem(body)
         if problem is not None:
@@ -252,6 +297,43 @@ class FakeOpenAI(FakeModelServer):
             return error_response(Error(status, behaviour.error_type, behaviour.message))
         if isinstance(behaviour, Disconnect):
             raise ConnectionAbortedError("fake: scripted disconnect")
+        if isinstance(behaviour, ToolUse):
+            prompt, completion = _tokens(body), 1 + len(behaviour.calls)
+            calls = [
+                {
+                    "id": _call_id(c),
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": json.dumps(dict(c.input))},
+                }
+                for c in behaviour.calls
+            ]
+            return JSONResponse(
+                {
+                    "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {
+                                "role": "assistant",
+                                "content": behaviour.text or None,
+                                "refusal": None,
+                                "tool_calls": calls,
+                            },
+                            "logprobs": None,
+                            "finish_reason": "tool_calls",
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt,
+                        "completion_tokens": completion,
+                        "total_tokens": prompt + completion,
+                    },
+                    "system_fingerprint": None,
+                }
+            )
         reply = behaviour if isinstance(behaviour, Reply) else Reply()
         text = self._text(body, reply)
         if reply.delay:
@@ -282,8 +364,7 @@ class FakeOpenAI(FakeModelServer):
 
     async def _stream(self, body: dict[str, Any], model: str, behaviour: Behaviour) -> AsyncIterator[bytes]:
         reply = behaviour if isinstance(behaviour, Reply) else Reply()
-        text = self._text(body, reply)
-        pieces, cut = stream_plan(behaviour, text)
+        text = behaviour.text if isinstance(behaviour, ToolUse) else self._text(body, reply)
         base = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion.chunk",
@@ -297,23 +378,34 @@ class FakeOpenAI(FakeModelServer):
             return _data({**base, "choices": [choice]})
 
         yield chunk({"role": "assistant", "content": "", "refusal": None})
-        for index in range(len(pieces) + 1):
-            if index == cut:
-                if isinstance(behaviour, MidStreamError):
-                    yield _data(error_body(behaviour.message, behaviour.error_type))
-                    return
-                if isinstance(behaviour, Disconnect):
-                    raise ConnectionAbortedError("fake: scripted disconnect mid-stream")
-                if isinstance(behaviour, Hang):
-                    await pause(behaviour.seconds, self.stopping)
-                    if self.stopping.is_set():
+        if isinstance(behaviour, ToolUse):
+            if behaviour.text:
+                yield chunk({"content": behaviour.text})
+            for i, call in enumerate(behaviour.calls):
+                head = {"index": i, "id": _call_id(call), "type": "function"}
+                yield chunk({"tool_calls": [{**head, "function": {"name": call.name, "arguments": ""}}]})
+                for fragment in tool_input_fragments(call, behaviour.fragments):
+                    yield chunk({"tool_calls": [{"index": i, "function": {"arguments": fragment}}]})
+            yield chunk({}, "tool_calls")
+        else:
+            pieces, cut = stream_plan(behaviour, text)
+            for index in range(len(pieces) + 1):
+                if index == cut:
+                    if isinstance(behaviour, MidStreamError):
+                        yield _data(error_body(behaviour.message, behaviour.error_type))
                         return
-            if index == len(pieces):
-                break
-            if reply.delay:
-                await pause(reply.delay, self.stopping)
-            yield chunk({"content": pieces[index]})
-        yield chunk({}, _finish(reply.stop_reason))
+                    if isinstance(behaviour, Disconnect):
+                        raise ConnectionAbortedError("fake: scripted disconnect mid-stream")
+                    if isinstance(behaviour, Hang):
+                        await pause(behaviour.seconds, self.stopping)
+                        if self.stopping.is_set():
+                            return
+                if index == len(pieces):
+                    break
+                if reply.delay:
+                    await pause(reply.delay, self.stopping)
+                yield chunk({"content": pieces[index]})
+            yield chunk({}, _finish(reply.stop_reason))
         options = body.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage"):
             prompt, completion = _tokens(body), max(1, len(text.split()))
@@ -324,6 +416,10 @@ class FakeOpenAI(FakeModelServer):
             }
             yield _data({**base, "choices": [], "usage": usage})
         yield _data("[DONE]")
+
+
+def _call_id(call: FakeToolCall) -> str:
+    return call.id or f"call_{uuid.uuid4().hex[:24]}"
 
 
 def _finish(stop_reason: str) -> str:

@@ -16,7 +16,15 @@ from nexus.config.schema import ModelRef, NexusConfig
 from nexus.gateway.events import EventBus
 from nexus.gateway.persona import Persona
 from nexus.gateway.run_events import attempts_info, from_router, usage_of
-from nexus.models.turn import EventSink, NoProviderConfigured, RouterEvent, Turn, TurnFailed, TurnResult
+from nexus.models.router import Candidate
+from nexus.models.turn import (
+    CallRequest,
+    CallResult,
+    EventSink,
+    NoProviderConfigured,
+    RouterEvent,
+    TurnFailed,
+)
 from nexus.models.types import ChatMessage
 from nexus.protocol import events as ev
 from nexus.store import Run, RunStatus, RunStore
@@ -38,13 +46,11 @@ Check with `nexus models probe`; the chain is [models] primary/fallbacks in nexu
 class ModelRouter(Protocol):
     """What the gateway needs of the model layer (implemented by ``nexus.models.router.Router``)."""
 
-    async def run(self, turn: Turn, sink: EventSink) -> TurnResult: ...
-
-    def candidates(self) -> list[Any]: ...
-
-    async def warm(self) -> None:
-        """Pay one-time costs (SDK imports) after the gateway is ready, not on the first message."""
+    async def complete(self, request: CallRequest, sink: EventSink) -> CallResult:
+        """ONE model call with fallback across the candidates (a turn with tools makes several)."""
         ...
+
+    def candidates(self) -> list[Candidate]: ...
 
     async def aclose(self) -> None: ...
 
@@ -64,7 +70,7 @@ class RunExecutor:
         self._bus = bus
         self._persona = persona
         self._config = config
-        self._active: dict[str, asyncio.Task[TurnResult]] = {}
+        self._active: dict[str, asyncio.Task[CallResult]] = {}
         self._aborted: set[str] = set()
 
     @property
@@ -140,7 +146,7 @@ class RunExecutor:
                 )
         return None
 
-    async def _ask_model(self, run: Run) -> TurnResult:
+    async def _ask_model(self, run: Run) -> CallResult:
         messages: list[ChatMessage] = []
         for earlier in self._store.history(
             run.session, before_seq=run.seq, turns=self._config.gateway.history_turns
@@ -149,13 +155,13 @@ class RunExecutor:
             messages.append(ChatMessage(role="assistant", content=earlier.answer or ""))
         messages.append(ChatMessage(role="user", content=run.text))
         pinned_raw = self._store.pinned_model(run.session)
-        turn = Turn(
+        turn = CallRequest(
             run_id=run.id,
             messages=tuple(messages),
             system=self._persona.system_prompt(),
             pinned=ModelRef.parse(pinned_raw) if pinned_raw else None,
         )
-        task = asyncio.create_task(self._router.run(turn, self._sink(run)), name=f"turn:{run.id}")
+        task = asyncio.create_task(self._router.complete(turn, self._sink(run)), name=f"turn:{run.id}")
         self._active[run.id] = task
         try:
             # the router owns the turn deadline; this outer bound only guards against a router bug
@@ -195,7 +201,7 @@ class RunExecutor:
         self._bus.publish(ev.RunError(run=failed.snapshot(), soonest_retry=soonest_retry, attempts=attempts))
 
 
-def _result_payload(result: TurnResult, usage: ev.Usage | None) -> dict[str, Any]:
+def _result_payload(result: CallResult, usage: ev.Usage | None) -> dict[str, Any]:
     extra = (
         {}
         if usage is None
@@ -207,6 +213,7 @@ def _result_payload(result: TurnResult, usage: ev.Usage | None) -> dict[str, Any
         "model": result.model,
         "profile": result.profile,
         "fell_back": result.fell_back,
+        "stop_reason": result.stop_reason,
         "attempts": [
             {"model": a.model, "profile": a.profile, "outcome": a.outcome, "status": a.status}
             for a in result.attempts

@@ -156,7 +156,6 @@ async def serve(
         loop.add_signal_handler(sig, _request_exit, server)
     heartbeat: asyncio.Task[None] | None = None
     stopper: asyncio.Task[None] | None = None
-    warming: asyncio.Task[None] | None = None
     await runtime.start()
     channels = await start_channels(runtime)
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
@@ -168,7 +167,6 @@ async def serve(
             await asyncio.sleep(0.005)
         log.info("gateway listening on %s:%s (pid %d)", host, port, os.getpid())
         notifier.notify("READY=1", f"STATUS=listening on {host}:{port}", f"MAINPID={os.getpid()}")
-        warming = asyncio.create_task(router.warm(), name="warm-providers")
         if on_ready is not None:
             on_ready(runtime)
         if stop is not None:
@@ -179,7 +177,7 @@ async def serve(
         await serving
     finally:
         notifier.notify("STOPPING=1")
-        for helper in (heartbeat, stopper, warming):
+        for helper in (heartbeat, stopper):
             if helper is not None:
                 helper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

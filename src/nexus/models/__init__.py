@@ -1,6 +1,7 @@
 """The model layer: providers behind one seam, pure classification and cooldown policy, the router.
 
-What other layers may use is named here; the SDK adapters (``providers/``) load their SDK on first use.
+What other layers may use is named here. ``Router.complete(CallRequest, sink) -> CallResult`` is one
+model call with fallback (text, tool calls, usage); a turn that runs tools is the caller's loop.
 """
 
 from nexus.models.errors import FailureKind, ProviderError
@@ -9,6 +10,8 @@ from nexus.models.router import Candidate, ProbeResult, Router
 from nexus.models.turn import (
     AttemptRecord,
     AttemptStarted,
+    CallRequest,
+    CallResult,
     Cooldown,
     Delta,
     EventSink,
@@ -20,13 +23,26 @@ from nexus.models.turn import (
     TurnFailed,
     TurnResult,
 )
-from nexus.models.types import ChatMessage, ModelRequest
+from nexus.models.types import (
+    ChatMessage,
+    ContentBlock,
+    ModelRequest,
+    TextBlock,
+    ToolCall,
+    ToolResultBlock,
+    ToolSpec,
+    ToolUseBlock,
+    Usage,
+)
 
 __all__ = [
     "AttemptRecord",
     "AttemptStarted",
+    "CallRequest",
+    "CallResult",
     "Candidate",
     "ChatMessage",
+    "ContentBlock",
     "Cooldown",
     "Delta",
     "EventSink",
@@ -39,8 +55,14 @@ __all__ = [
     "Refreshing",
     "Router",
     "RouterEvent",
+    "TextBlock",
+    "ToolCall",
+    "ToolResultBlock",
+    "ToolSpec",
+    "ToolUseBlock",
     "Turn",
     "TurnFailed",
     "TurnResult",
+    "Usage",
     "build_router",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,9 +47,8 @@ class CooldownStore(Protocol):
 
     def save(self, state: RouterState) -> None: ...
 
-    def changed_at(self) -> float | None:
-        """When someone else wrote the state since this store last read or wrote it (epoch seconds);
-        None when nobody did."""
+    def changed(self) -> bool:
+        """Has someone else written the state since this store last read or wrote it?"""
         ...
 
 
@@ -66,8 +66,8 @@ class MemoryCooldownStore:
         self.state = RouterState(dict(state.cooldowns), dict(state.outcomes))
         self.saves += 1
 
-    def changed_at(self) -> float | None:
-        return None
+    def changed(self) -> bool:
+        return False
 
 
 class JsonCooldownStore:
@@ -77,6 +77,7 @@ class JsonCooldownStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._seen: tuple[int, int, int] | None = None
+        self._lock = threading.Lock()
 
     def _stat(self) -> tuple[int, int, int] | None:
         try:
@@ -85,14 +86,21 @@ class JsonCooldownStore:
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
-    def changed_at(self) -> float | None:
-        now = self._stat()
-        if now == self._seen or now is None:
-            return None
-        return now[0] / 1e9
+    def changed(self) -> bool:
+        if not self._lock.acquire(blocking=False):
+            return False  # our own save is in flight (in a worker thread): not someone else's change
+        try:
+            now = self._stat()
+            return now is not None and now != self._seen
+        finally:
+            self._lock.release()
 
     def load(self) -> RouterState:
-        self._seen = self._stat()
+        with self._lock:
+            self._seen = self._stat()
+            return self._load()
+
+    def _load(self) -> RouterState:
         try:
             raw = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -107,6 +115,10 @@ class JsonCooldownStore:
             return RouterState()
 
     def save(self, state: RouterState) -> None:
+        with self._lock:
+            self._save(state)
+
+    def _save(self, state: RouterState) -> None:
         try:
             atomic_write_text(self.path, json.dumps(encode(state), indent=1, sort_keys=True), mode=0o600)
             self._seen = self._stat()

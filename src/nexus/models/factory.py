@@ -19,14 +19,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import httpx
+
 from nexus.auth.credentials import Credential, CredentialSource, EnvCredentialSource, ProfileState
 from nexus.common.clock import Clock
 from nexus.common.paths import NexusPaths
 from nexus.config.loader import ConfigError
 from nexus.config.schema import NexusConfig, ProviderConfig
 from nexus.models.cooldown_store import CooldownStore, JsonCooldownStore
-from nexus.models.providers._common import StreamTimeouts
+from nexus.models.providers._common import StreamTimeouts, shared_client
+from nexus.models.providers.anthropic import AnthropicProvider
 from nexus.models.providers.base import Provider
+from nexus.models.providers.openai_compat import OpenAICompatProvider
 from nexus.models.router import Router
 
 
@@ -92,15 +96,11 @@ def provider_specs(
     return specs
 
 
-def make_provider(spec: ProviderSpec) -> Provider:
+def make_provider(spec: ProviderSpec, client: httpx.AsyncClient) -> Provider:
     timeouts = StreamTimeouts.from_config(spec.config)
     if spec.kind == "anthropic":
-        from nexus.models.providers.anthropic import AnthropicProvider
-
-        return AnthropicProvider(spec.name, spec.base_url, timeouts)
-    from nexus.models.providers.openai_compat import OpenAICompatProvider
-
-    return OpenAICompatProvider(spec.name, spec.base_url, timeouts)
+        return AnthropicProvider(spec.name, spec.base_url, timeouts, client=client)
+    return OpenAICompatProvider(spec.name, spec.base_url, timeouts, client=client)
 
 
 def env_credentials(
@@ -157,7 +157,8 @@ def build_router(
 ) -> Router:
     """The router for ``config``; cooldowns persist in ``<run>/cooldowns.json`` unless ``store`` is given.
 
-    ``providers`` replaces built adapters by name (tests); SDKs are imported on first use only.
+    ``providers`` replaces built adapters by name (tests). Every adapter sends through one shared
+    ``httpx.AsyncClient`` (one connection pool per gateway), closed by ``Router.aclose()``.
     """
     specs = provider_specs(config, paths, environ=environ)
     chain = config.chain()
@@ -172,7 +173,8 @@ def build_router(
                 for name in unknown
             ],
         )
-    built = {name: make_provider(spec) for name, spec in specs.items()}  # cheap: SDKs load on first use
+    client = shared_client()
+    built = {name: make_provider(spec, client) for name, spec in specs.items()}
     built.update(providers or {})
     return Router(
         chain=chain,
@@ -185,4 +187,5 @@ def build_router(
         max_tokens=config.models.max_tokens,
         context_windows={name: spec.config.context_window for name, spec in specs.items()},
         keyless=frozenset(name for name, spec in specs.items() if spec.keyless),
+        aclose_after=(client.aclose,),
     )

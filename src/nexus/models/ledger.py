@@ -39,6 +39,8 @@ class Ledger:
         self._store = store
         self._clock = clock
         self._state = store.load()
+        self._saved = dict(self._state.cooldowns)
+        """The cooldowns as this ledger last read or wrote them: what is on disk, as far as we know."""
         self._probing: dict[Key, asyncio.Future[bool]] = {}
         self._dirty = False
         self._flushing: asyncio.Task[None] | None = None
@@ -59,17 +61,17 @@ class Ledger:
     def sync(self) -> None:
         """Take in what another process wrote (``nexus models reset``); one ``stat`` when nothing changed.
 
-        The file wins for every cooldown recorded before it was written; one recorded here since
-        (not saved yet) is kept."""
-        written_at = self._store.changed_at()
-        if written_at is None:
+        Another writer only clears cooldowns: one we had saved that is gone from the file is dropped;
+        one recorded here since our last save is kept; one in the file we never had is taken in."""
+        if not self._store.changed():
             return
-        on_disk = self._store.load()
+        disk = self._store.load().cooldowns
         mine = self._state.cooldowns
-        merged = dict(on_disk.cooldowns)
-        merged.update({k: e for k, e in mine.items() if e.at > written_at})
+        merged = {k: e for k, e in mine.items() if k in disk or self._saved.get(k) != e}
+        merged.update({k: e for k, e in disk.items() if k not in mine and self._saved.get(k) != e})
         if merged.keys() != mine.keys():
             log.info("model cooldowns changed on disk: now %d cooling", len(merged))
+        self._saved = dict(disk)
         self._state.cooldowns = merged
 
     def outcome(self, profile: str, model: str) -> Outcome | None:
@@ -193,4 +195,5 @@ class Ledger:
             self._flushing = None
 
     def _snapshot(self) -> RouterState:
+        self._saved = dict(self._state.cooldowns)
         return RouterState(dict(self._state.cooldowns), dict(self._state.outcomes))

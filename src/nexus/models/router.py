@@ -24,7 +24,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from nexus.auth.credentials import Credential, CredentialKind, CredentialSource, ProfileState
@@ -41,6 +41,8 @@ from nexus.models.providers.base import Provider
 from nexus.models.turn import (
     AttemptRecord,
     AttemptStarted,
+    CallRequest,
+    CallResult,
     Cooldown,
     Delta,
     EventSink,
@@ -51,7 +53,7 @@ from nexus.models.turn import (
     TurnFailed,
     TurnResult,
 )
-from nexus.models.types import ChatMessage, ModelRequest, StreamEnd, TextDelta
+from nexus.models.types import ChatMessage, ModelRequest, StreamEnd, TextDelta, ToolCall, Usage
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +101,13 @@ class _Progress:
     """Of the credential last sent: an auth cooldown remembers it."""
     retried: list[AttemptRecord] = field(default_factory=list)
     """Failures retried on the same candidate within the attempt (a connection reset)."""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    end: StreamEnd | None = None
 
     @property
     def streamed(self) -> bool:
-        return bool(self.text)
+        """Did the caller's sink hear anything of this attempt (then it is not retried silently)?"""
+        return bool(self.text or self.tool_calls)
 
 
 @dataclass
@@ -142,10 +147,11 @@ class Router:
         max_tokens: int = 4096,
         context_windows: Mapping[str, int | None] | None = None,
         keyless: frozenset[str] = frozenset(),
+        aclose_after: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self._chain = list(chain)
         self._providers = dict(providers)
-        self._warming: dict[str, asyncio.Future[None]] = {}
+        self._aclose_after = tuple(aclose_after)
         self._credentials = credentials
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._ledger = Ledger(store if store is not None else MemoryCooldownStore(), self._clock)
@@ -162,13 +168,20 @@ class Router:
         return list(self._chain)
 
     async def run(self, turn: Turn, sink: EventSink) -> TurnResult:
-        """Answer ``turn`` from the first candidate that can; raise TurnFailed or NoProviderConfigured."""
+        """A turn of one call (text only): :meth:`complete` under its old name."""
+        return await self.complete(turn, sink)
+
+    async def complete(self, turn: CallRequest, sink: EventSink) -> CallResult:
+        """ONE model call with fallback: the answer of the first candidate that can give it (text,
+        tool calls, usage); raise TurnFailed or NoProviderConfigured. Running tools and calling again
+        is the caller's business."""
         chain = [turn.pinned] if turn.pinned is not None else self._chain
         slots = plan(chain, self._profiles)
         if not any(s.profile is not None and s.profile.usable for s in slots):
             raise NoProviderConfigured(_no_provider_message(slots))
         self._ledger.sync()
-        walk = _Walk(deadline=self._clock.monotonic() + self._turn_timeout)
+        budget = self._turn_timeout if turn.budget_s is None else min(turn.budget_s, self._turn_timeout)
+        walk = _Walk(deadline=self._clock.monotonic() + budget)
         cooling: list[tuple[Slot, Key]] = []  # skipped for a cooldown: a last resort
 
         for slot in slots:
@@ -214,7 +227,7 @@ class Router:
         sink: EventSink,
         walk: _Walk,
         slots: list[Slot],
-    ) -> TurnResult | None:
+    ) -> CallResult | None:
         """One candidate of the turn: the answer, or None to go on (``walk.stop``: give up)."""
         assert slot.profile is not None
         profile = slot.profile.profile
@@ -279,17 +292,20 @@ class Router:
             a.outcome not in _NOT_A_FALLBACK and not a.outcome.startswith("retried:")
             for a in walk.attempts[:-1]
         )
-        return TurnResult(
+        return CallResult(
             text="".join(progress.text),
             model=slot.model,
             profile=profile,
             fell_back=fell_back,
             attempts=tuple(walk.attempts),
+            tool_calls=tuple(progress.tool_calls),
+            stop_reason=progress.end.stop_reason if progress.end else None,
+            usage=progress.end.usage if progress.end else Usage(),
         )
 
     async def _last_resort(
         self, cooling: list[tuple[Slot, Key]], turn: Turn, sink: EventSink, walk: _Walk, slots: list[Slot]
-    ) -> TurnResult | None:
+    ) -> CallResult | None:
         """Every candidate is cooling: probe the one back soonest rather than refuse the message.
 
         While another turn probes it, wait for that probe (within the deadline) instead of sending a
@@ -428,27 +444,6 @@ class Router:
             results.append(ProbeResult(slot.model, profile, True, "ok", latency_ms=_ms(started)))
         return results
 
-    async def warm(self) -> None:
-        """Import, in a worker thread, the SDKs of the providers that have a usable credential.
-
-        Called once the gateway is ready (the SDKs are imported lazily to keep start-up fast and
-        memory low: ``anthropic`` alone is ~1.2 s and ~45 MB). A provider with no usable credential
-        is not warmed: a fresh install with nothing configured never loads an SDK."""
-        ready = {c.model.partition("/")[0] for c in self.candidates() if c.usable}
-        await asyncio.gather(
-            *(self._warm_provider(name) for name in sorted(ready) if name in self._providers)
-        )
-
-    async def _warm_provider(self, name: str) -> None:
-        """Every turn awaits its provider's warm-up, so an early message waits off the event loop
-        instead of importing the SDK on it (which froze the loop for ~1.2 s)."""
-        future = self._warming.get(name)
-        if future is None:
-            warm = getattr(self._providers.get(name), "warm", None)
-            future = asyncio.ensure_future(asyncio.to_thread(warm) if warm is not None else asyncio.sleep(0))
-            self._warming[name] = future
-        await asyncio.shield(future)
-
     async def flush(self) -> None:
         """Wait until the cooldowns and outcomes so far are on disk."""
         await self._ledger.flush()
@@ -457,6 +452,8 @@ class Router:
         await self.flush()
         for provider in self._providers.values():
             await provider.aclose()
+        for close in self._aclose_after:
+            await close()
 
     # ------------------------------------------------------------------ one attempt
 
@@ -532,13 +529,16 @@ class Router:
         progress: _Progress,
     ) -> None:
         ended = False
-        await self._warm_provider(provider.name)
         try:
             async for item in provider.stream(request, credential):
                 if isinstance(item, TextDelta):
                     progress.text.append(item.text)
                     sink(Delta(item.text))
+                elif isinstance(item, ToolCall):
+                    progress.tool_calls.append(item)
+                    sink(item)
                 elif isinstance(item, StreamEnd):
+                    progress.end = item
                     ended = True
         except ProviderError:
             raise
@@ -570,10 +570,17 @@ class Router:
             return
         self._ledger.end_if_credential_changed(profile, credential.secret.fingerprint())
 
-    def _request(self, slot: Slot, turn: Turn, budget: float, *, probe: bool) -> ModelRequest:
+    def _request(self, slot: Slot, turn: CallRequest, budget: float, *, probe: bool) -> ModelRequest:
         if probe:
             return ModelRequest(slot.ref.model, (_PING,), None, max_tokens=1, budget_s=budget)
-        return ModelRequest(slot.ref.model, turn.messages, turn.system, self._max_tokens, budget_s=budget)
+        return ModelRequest(
+            slot.ref.model,
+            turn.messages,
+            turn.system,
+            turn.max_tokens or self._max_tokens,
+            budget_s=budget,
+            tools=turn.tools,
+        )
 
     # ------------------------------------------------------------------ decisions and bookkeeping
 

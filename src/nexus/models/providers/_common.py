@@ -1,30 +1,35 @@
-"""What both adapters need around an SDK stream: per-item deadlines, a small client cache, redaction.
+"""What both adapters need around a streamed HTTP call: the shared client, per-item deadlines,
+error translation (once, here), redaction.
 
-Why the deadlines live here and not in the SDK: an HTTP read timeout restarts on every byte, so a
+No SDK on the hot path (issue 16): the adapters build the wire body, send it with one shared
+``httpx.AsyncClient`` and decode the SSE body themselves. The SDKs cost ~1.2 s and ~45 MB to import
+and more CPU per event than the whole router; they remain as test-time checkers of the fakes.
+
+Why the deadlines live here and not in httpx: an HTTP read timeout restarts on every byte, so a
 server that sends its preamble and then goes silent, or one that trickles pings, never trips it.
-We bound the wait for the first text and the gap between events ourselves.
+We bound the wait for the first output and the gap between events ourselves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+import time
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol, TypeVar
 
-import httpx2
+import httpx
 
 from nexus.common.secret import Secret
 from nexus.config.schema import ProviderConfig
-from nexus.models.classify import ErrorFacts, error_for
-from nexus.models.errors import ProviderError, Timeout
+from nexus.models.classify import ErrorFacts, error_for, facts_from_response
+from nexus.models.errors import ProviderError, ServerError, Timeout
 from nexus.models.providers._sse import SSEDecoder
-from nexus.models.types import TextDelta
+from nexus.models.types import TextDelta, ToolCall
 
 T = TypeVar("T")
-C = TypeVar("C")
 
 _KEYLIKE = re.compile(r"\b(sk|key|rk|pk|tok)[-_][A-Za-z0-9_\-*.]{6,}", re.IGNORECASE)
 
@@ -95,72 +100,128 @@ async def anext_within(iterator: AsyncIterator[T], deadline: Deadline) -> T:
     return await deadline.wait(anext(iterator))
 
 
-class ClientCache(Generic[C]):
-    """One SDK client per credential, reused across requests; the oldest is closed past ``size``.
+def shared_client(*, connect_timeout_s: float = 5.0) -> httpx.AsyncClient:
+    """The one HTTP client of a gateway: every provider's requests share its connection pool.
 
-    Keyed by the credential's kind and secret so a refreshed token gets its own client.
-    """
-
-    def __init__(
-        self,
-        make: Callable[[object], C],
-        close: Callable[[C], Coroutine[object, object, None]],
-        size: int = 8,
-    ) -> None:
-        self._make = make
-        self._close = close
-        self._size = size
-        self._clients: OrderedDict[object, C] = OrderedDict()
-        self._retired: list[C] = []
-        self._closing: set[asyncio.Task[None]] = set()
-
-    def get(self, key: object) -> C:
-        client = self._clients.get(key)
-        if client is None:
-            client = self._clients[key] = self._make(key)
-            while len(self._clients) > self._size:
-                _, old = self._clients.popitem(last=False)
-                self._retired.append(old)  # an in-flight stream may still use it: closed later
-            while len(self._retired) > self._size:
-                stale = self._retired.pop(0)
-                task = asyncio.get_running_loop().create_task(self._close(stale))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
-        else:
-            self._clients.move_to_end(key)
-        return client
-
-    async def aclose(self) -> None:
-        clients = [*self._clients.values(), *self._retired]
-        self._clients.clear()
-        self._retired.clear()
-        for client in clients:
-            await self._close(client)
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+    HTTP/2 where the server offers it (ALPN over TLS; plain ``http://`` stays HTTP/1.1), keep-alive
+    reuse, no retries (the router owns retries), no proxy variables read from the environment
+    beyond httpx's defaults. Per-request timeouts come from each provider's config."""
+    return httpx.AsyncClient(
+        http2=True,
+        timeout=httpx.Timeout(60.0, connect=connect_timeout_s),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=60.0),
+        follow_redirects=False,
+    )
 
 
-def transport_error(exc: httpx2.TransportError, *, provider: str, model: str) -> ProviderError:
-    """A raw transport failure met while reading a stream (the SDKs wrap only the request itself)."""
+def request_timeout(timeouts: StreamTimeouts) -> httpx.Timeout:
+    """httpx's own timeouts, a backstop behind :class:`Deadline` (which bounds first token and idle)."""
+    return httpx.Timeout(
+        connect=timeouts.connect,
+        read=max(timeouts.first_token, timeouts.idle) + 5.0,
+        write=30.0,
+        pool=timeouts.connect,
+    )
+
+
+def transport_error(exc: httpx.TransportError, *, provider: str, model: str) -> ProviderError:
+    """A transport failure (refused, reset, DNS, read error, httpx's own timeouts), classified."""
     transport: Literal["timeout", "connection"] = (
-        "timeout" if isinstance(exc, httpx2.TimeoutException) else "connection"
+        "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
     )
-    facts = ErrorFacts(
-        message=f"{transport} failed while streaming ({type(exc).__name__})", transport=transport
-    )
+    facts = ErrorFacts(message=f"{transport} failed ({type(exc).__name__})", transport=transport)
     return error_for(facts, provider=provider, model=model)
 
 
+MAX_ERROR_BODY = 64 * 1024
+
+
+async def status_error(
+    response: httpx.Response, deadline: Deadline, *, provider: str, model: str, secret: Secret | None
+) -> ProviderError:
+    """An error status with its body (bounded), as a classified and redacted ProviderError."""
+    raw = b""
+    async for chunk in _within(response.aiter_bytes(), deadline):
+        raw += chunk
+        if len(raw) > MAX_ERROR_BODY:
+            break
+    try:
+        body: Any = json.loads(raw) if raw else None
+    except ValueError:
+        body = raw.decode("utf-8", "replace")
+    facts = facts_from_response(response.status_code, body, response.headers, now=time.time())
+    message = redact(facts.message or f"HTTP {response.status_code}", secret)
+    return error_for(replace(facts, message=message), provider=provider, model=model)
+
+
+def event_error(body: Any, *, provider: str, model: str, fallback: str) -> ProviderError:
+    """An error inside a 200 stream (an SSE ``error`` event or an ``{"error": ...}`` chunk): the status
+    says nothing there, the error's type decides."""
+    facts = facts_from_response(None, body)
+    return error_for(
+        replace(facts, message=redact(facts.message or fallback)), provider=provider, model=model
+    )
+
+
+async def _within(iterator: AsyncIterator[bytes], deadline: Deadline) -> AsyncIterator[bytes]:
+    chunks = iterator.__aiter__()
+    while True:
+        try:
+            yield await anext_within(chunks, deadline)
+        except StopAsyncIteration:
+            return
+
+
+async def post_stream(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: dict[str, str],
+    body: dict[str, Any],
+    state: StreamState,
+    deadline: Deadline,
+    timeout: httpx.Timeout,
+    provider: str,
+    model: str,
+    secret: Secret | None,
+) -> AsyncIterator[Produced]:
+    """POST a streaming request and yield what its SSE body produces; every failure becomes a
+    ProviderError here, once (an error status, an error event, a transport error, a deadline)."""
+    request = client.build_request("POST", url, headers=headers, json=body, timeout=timeout)
+    response: httpx.Response | None = None
+    try:
+        response = await deadline.wait(client.send(request, stream=True))
+        if response.status_code >= 400:
+            raise await status_error(response, deadline, provider=provider, model=model, secret=secret)
+        async for item in sse_items(response.aiter_bytes(), state, deadline, provider=provider, model=model):
+            yield item
+    except httpx.TransportError as exc:
+        raise transport_error(exc, provider=provider, model=model) from exc
+    finally:
+        if response is not None:
+            await response.aclose()
+
+
+Produced = TextDelta | ToolCall
+
+
 class StreamState(Protocol):
-    """What a provider's wire-format state machine offers: text out of one decoded SSE event."""
+    """What a provider's wire-format state machine offers: what one decoded SSE event produced."""
 
-    def apply(self, event: Any, *, provider: str, model: str) -> str | None: ...
+    producing: bool
+    """Has the model started its answer (text or a tool call's input)? Then the idle deadline applies."""
+
+    def apply(self, event: Any, *, provider: str, model: str) -> Sequence[Produced]: ...
+
+    def finish(self, *, provider: str, model: str) -> Sequence[Produced]:
+        """What is still held when the body ends (a tool call without its closing event)."""
+        ...
 
 
-async def sse_text(
+async def sse_items(
     chunks: AsyncIterator[bytes], state: StreamState, deadline: Deadline, *, provider: str, model: str
-) -> AsyncIterator[TextDelta]:
-    """Decode an SSE body into text deltas under the first-token and idle deadlines.
+) -> AsyncIterator[Produced]:
+    """Decode an SSE body into text deltas and tool calls under the first-token and idle deadlines.
 
     Reads to the very end (even after the final event) so the connection goes back to the pool."""
     decoder = SSEDecoder()
@@ -171,42 +232,26 @@ async def sse_text(
         except StopAsyncIteration:
             events, ended = decoder.flush(), True
         for event in events:
-            text = state.apply(event, provider=provider, model=model)
+            produced = state.apply(event, provider=provider, model=model)
             deadline.event_seen()
-            if text:
+            if state.producing:
                 deadline.text_seen()
-                yield TextDelta(text)
+            for item in produced:
+                yield item
+    for item in state.finish(provider=provider, model=model):
+        yield item
 
 
-async def stream_text(
-    opened: Any,
-    state: StreamState,
-    deadline: Deadline,
-    *,
-    provider: str,
-    model: str,
-    sdk_error: type[Exception],
-    translate: Callable[[Exception], ProviderError],
-) -> AsyncIterator[TextDelta]:
-    """Open an SDK streaming response (``with_streaming_response.create(...)``) and yield its text.
-
-    The SDK builds, authenticates and sends the request and raises on an error status; we decode the
-    SSE body ourselves (the SDKs' per-event models cost more CPU than the whole router). Foreign
-    errors become ProviderErrors here, once."""
-    entered = False
+def parse_tool_input(raw: str, *, name: str, provider: str, model: str) -> dict[str, Any]:
+    """A tool call's streamed input, assembled: a JSON object (empty input is ``{}``)."""
     try:
-        response = await deadline.wait(opened.__aenter__())
-        entered = True
-        async for delta in sse_text(
-            response.iter_bytes().__aiter__(), state, deadline, provider=provider, model=model
-        ):
-            yield delta
-    except ProviderError:
-        raise
-    except sdk_error as exc:
-        raise translate(exc) from exc
-    except httpx2.TransportError as exc:
-        raise transport_error(exc, provider=provider, model=model) from exc
-    finally:
-        if entered:
-            await opened.__aexit__(None, None, None)
+        value = json.loads(raw) if raw.strip() else {}
+    except ValueError as exc:
+        raise ServerError(
+            f"tool call {name!r}: its input is not valid JSON", provider=provider, model=model
+        ) from exc
+    if not isinstance(value, dict):
+        raise ServerError(
+            f"tool call {name!r}: its input is not a JSON object", provider=provider, model=model
+        )
+    return value

@@ -1,134 +1,134 @@
-"""Anthropic Messages API through the official ``anthropic`` SDK, streaming only.
+"""Anthropic Messages API (``POST /v1/messages``), streaming, over the gateway's shared httpx client.
 
-Credentials per request: an API key goes as ``x-api-key`` (the 2.x SDK would send it as Bearer, so
-we set the header ourselves and omit ``Authorization``); an OAuth or long-lived token goes as
-``Authorization: Bearer`` with ``anthropic-beta: oauth-2025-04-20``. The SDK's retries are off: the
-router owns retries. Every SDK exception is translated here into :mod:`nexus.models.errors`.
+Credentials per request, exactly as the official SDK sends them: an API key as ``x-api-key`` (and no
+``Authorization``); an OAuth or long-lived token as ``Authorization: Bearer`` with
+``anthropic-beta: oauth-2025-04-20`` (without it the API refuses OAuth tokens). Always
+``anthropic-version: 2023-06-01``.
+
+Tools on the wire: ``tools: [{name, description, input_schema}]``; the conversation's blocks go as
+``text``, ``tool_use`` and ``tool_result`` content blocks; a streamed ``tool_use`` block arrives as
+``content_block_start`` then ``input_json_delta`` fragments then ``content_block_stop``, when the
+adapter yields the complete :class:`ToolCall`.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import AsyncIterator
-from dataclasses import replace
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
-import httpx2
+import httpx
 
 from nexus.auth.credentials import Credential, CredentialKind
-from nexus.common.secret import Secret
-from nexus.models.classify import ErrorFacts, error_for, facts_from_response
-from nexus.models.errors import ConnectionFailed, ProviderError
+from nexus.models.errors import ConnectionFailed
 from nexus.models.providers._common import (
-    ClientCache,
     Deadline,
+    Produced,
     StreamTimeouts,
-    redact,
-    stream_text,
+    event_error,
+    parse_tool_input,
+    post_stream,
+    request_timeout,
 )
 from nexus.models.providers._sse import SSEEvent
-from nexus.models.types import ModelRequest, StreamEnd, StreamItem, Usage
-
-if TYPE_CHECKING:
-    import anthropic
+from nexus.models.types import (
+    ContentBlock,
+    ModelRequest,
+    StreamEnd,
+    StreamItem,
+    TextBlock,
+    TextDelta,
+    ToolCall,
+    ToolUseBlock,
+    Usage,
+)
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
-
-
-def sdk() -> ModuleType:
-    """The ``anthropic`` package, imported on first use: it costs ~1.2 s and ~60 MB, which the
-    gateway must not pay before it is ready (``Router.warm()`` imports it in a thread afterwards)."""
-    import anthropic
-
-    return anthropic
-
-
+API_VERSION = "2023-06-01"
 OAUTH_BETA = "oauth-2025-04-20"
 
 
-class AnthropicProvider:
-    """One configured Anthropic endpoint; one SDK client per credential, reused."""
+def auth_headers(credential: Credential) -> dict[str, str]:
+    """The headers that authenticate one request (the SDK's, for both credential kinds)."""
+    value = credential.secret.reveal()
+    if credential.kind == CredentialKind.BEARER:
+        return {"authorization": f"Bearer {value}", "anthropic-beta": OAUTH_BETA}
+    return {"x-api-key": value}
 
-    def __init__(self, name: str, base_url: str, timeouts: StreamTimeouts) -> None:
+
+def encode_block(block: ContentBlock) -> dict[str, Any]:
+    if isinstance(block, TextBlock):
+        return {"type": "text", "text": block.text}
+    if isinstance(block, ToolUseBlock):
+        return {"type": "tool_use", "id": block.id, "name": block.name, "input": dict(block.input)}
+    encoded: dict[str, Any] = {
+        "type": "tool_result",
+        "tool_use_id": block.tool_use_id,
+        "content": block.content,
+    }
+    if block.is_error:
+        encoded["is_error"] = True
+    return encoded
+
+
+def encode_request(request: ModelRequest) -> dict[str, Any]:
+    """The Messages API body for ``request`` (always streaming)."""
+    body: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "messages": [
+            {
+                "role": m.role,
+                "content": m.content if isinstance(m.content, str) else [encode_block(b) for b in m.content],
+            }
+            for m in request.messages
+        ],
+        "stream": True,
+    }
+    if request.system:
+        body["system"] = request.system
+    if request.tools:
+        body["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": dict(t.input_schema)}
+            for t in request.tools
+        ]
+    return body
+
+
+class AnthropicProvider:
+    """One configured Anthropic endpoint, sending through the shared client."""
+
+    def __init__(
+        self, name: str, base_url: str, timeouts: StreamTimeouts, *, client: httpx.AsyncClient
+    ) -> None:
         self.name = name
         self.base_url = base_url
         self._timeouts = timeouts
-        self._clients: ClientCache[anthropic.AsyncAnthropic] = ClientCache(self._make_client, _close)
-
-    def warm(self) -> None:
-        """Import the SDK and build its lazy error schemas now (blocking; call from a worker thread).
-
-        The first error the SDK raises builds pydantic models for ~90 error-detail types (~20 ms):
-        paid here, not by the first turn that needs to fall over."""
-        anthropic = sdk()
-        request = httpx2.Request("POST", f"{self.base_url}/v1/messages")
-        for status, cls in (
-            (400, anthropic.BadRequestError),
-            (401, anthropic.AuthenticationError),
-            (404, anthropic.NotFoundError),
-            (429, anthropic.RateLimitError),
-            (500, anthropic.InternalServerError),
-            (529, anthropic.OverloadedError),
-        ):
-            body = {"type": "error", "error": {"type": "api_error", "message": "warm-up"}}
-            cls("warm-up", response=httpx2.Response(status, request=request), body=body)
-
-    def _make_client(self, key: object) -> anthropic.AsyncAnthropic:
-        anthropic = sdk()
-        kind, secret = key  # type: ignore[misc]
-        assert isinstance(secret, Secret)
-        value = secret.reveal()
-        timeout = httpx2.Timeout(
-            connect=self._timeouts.connect,
-            read=max(self._timeouts.first_token, self._timeouts.idle) + 5.0,
-            write=30.0,
-            pool=self._timeouts.connect,
-        )
-        common: dict[str, Any] = {
-            "base_url": self.base_url,
-            "max_retries": 0,
-            "timeout": timeout,
-            "open_telemetry": False,
-        }
-        if kind == CredentialKind.BEARER:
-            return anthropic.AsyncAnthropic(
-                auth_token=value, default_headers={"anthropic-beta": OAUTH_BETA}, **common
-            )
-        return anthropic.AsyncAnthropic(
-            api_key=value,
-            default_headers={"X-Api-Key": value, "Authorization": anthropic.omit},  # type: ignore[dict-item]
-            **common,
-        )
-
-    def _params(self, request: ModelRequest) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": request.model,
-            "max_tokens": request.max_tokens,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "stream": True,
-        }
-        if request.system:
-            params["system"] = request.system
-        return params
+        self._timeout = request_timeout(timeouts)
+        self._client = client
+        self._url = f"{base_url}/v1/messages"
 
     async def stream(self, request: ModelRequest, credential: Credential) -> AsyncIterator[StreamItem]:
-        anthropic = sdk()
-        client = self._clients.get((credential.kind, credential.secret))
         deadline = Deadline(self._timeouts, request.budget_s, provider=self.name, model=request.model)
         state = _MessageState()
-        opened = client.messages.with_streaming_response.create(**self._params(request))
-        async for delta in stream_text(
-            opened,
-            state,
-            deadline,
+        headers = {
+            "anthropic-version": API_VERSION,
+            "accept": "application/json",
+            **auth_headers(credential),
+        }
+        async for item in post_stream(
+            self._client,
+            self._url,
+            headers=headers,
+            body=encode_request(request),
+            state=state,
+            deadline=deadline,
+            timeout=self._timeout,
             provider=self.name,
             model=request.model,
-            sdk_error=anthropic.APIError,
-            translate=lambda exc: translate(exc, self.name, request.model, credential.secret),
+            secret=credential.secret,
         ):
-            yield delta
+            yield item
         if not state.finished:
             raise ConnectionFailed(
                 "stream ended before message_stop", provider=self.name, model=request.model
@@ -136,7 +136,14 @@ class AnthropicProvider:
         yield StreamEnd(stop_reason=state.stop_reason, usage=Usage(state.input_tokens, state.output_tokens))
 
     async def aclose(self) -> None:
-        await self._clients.aclose()
+        """The shared client belongs to whoever made it (the factory's router closes it)."""
+
+
+class _ToolBlock:
+    def __init__(self, id: str, name: str) -> None:
+        self.id = id
+        self.name = name
+        self.json: list[str] = []
 
 
 class _MessageState:
@@ -147,14 +154,37 @@ class _MessageState:
         self.output_tokens = 0
         self.stop_reason: str | None = None
         self.finished = False
+        self.producing = False
+        self._tools: dict[int, _ToolBlock] = {}
 
-    def apply(self, event: SSEEvent, *, provider: str, model: str) -> str | None:
-        """Fold one event in; its answer text, if any. An ``error`` event raises the classified error."""
+    def apply(self, event: SSEEvent, *, provider: str, model: str) -> Sequence[Produced]:
+        """Fold one event in; what it produced. An ``error`` event raises the classified error."""
         kind = event.event
         if kind == "content_block_delta":
-            delta = json.loads(event.data).get("delta") or {}
-            return delta.get("text") if delta.get("type") == "text_delta" else None
-        if kind == "message_start":
+            data = json.loads(event.data)
+            delta = data.get("delta") or {}
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                self.producing = True
+                return (TextDelta(delta["text"]),)
+            if delta.get("type") == "input_json_delta":
+                self.producing = True
+                block = self._tools.get(int(data.get("index", -1)))
+                if block is not None:
+                    block.json.append(str(delta.get("partial_json") or ""))
+            return ()
+        if kind == "content_block_start":
+            data = json.loads(event.data)
+            block = data.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                self.producing = True
+                self._tools[int(data.get("index", -1))] = _ToolBlock(
+                    str(block.get("id")), str(block.get("name"))
+                )
+        elif kind == "content_block_stop":
+            tool = self._tools.pop(int(json.loads(event.data).get("index", -1)), None)
+            if tool is not None:
+                return (self._call(tool, provider=provider, model=model),)
+        elif kind == "message_start":
             usage = (json.loads(event.data).get("message") or {}).get("usage") or {}
             self.input_tokens = int(usage.get("input_tokens") or 0)
         elif kind == "message_delta":
@@ -165,38 +195,18 @@ class _MessageState:
             self.finished = True
         elif kind == "error":
             try:
-                body = json.loads(event.data)
+                body: Any = json.loads(event.data)
             except ValueError:
                 body = event.data
-            facts = facts_from_response(None, body)
-            raise error_for(
-                replace(facts, message=redact(facts.message or "error event")), provider=provider, model=model
-            )
-        return None
+            raise event_error(body, provider=provider, model=model, fallback="error event")
+        return ()
 
+    def finish(self, *, provider: str, model: str) -> Sequence[Produced]:
+        return ()  # a tool block without its stop is an unfinished stream (no message_stop either)
 
-async def _close(client: anthropic.AsyncAnthropic) -> None:
-    await client.close()
-
-
-def translate(
-    exc: anthropic.APIError, provider: str, model: str, secret: Secret | None = None
-) -> ProviderError:
-    """An SDK exception as a classified :class:`ProviderError` (the message redacted)."""
-    anthropic = sdk()
-    if isinstance(exc, anthropic.APITimeoutError):
-        facts = ErrorFacts(message="request timed out", transport="timeout")
-    elif isinstance(exc, anthropic.APIConnectionError):
-        cause = exc.__cause__
-        facts = ErrorFacts(
-            message=f"connection failed ({type(cause).__name__ if cause else 'unknown'})",
-            transport="connection",
+    @staticmethod
+    def _call(tool: _ToolBlock, *, provider: str, model: str) -> ToolCall:
+        raw = "".join(tool.json)
+        return ToolCall(
+            tool.id, tool.name, parse_tool_input(raw, name=tool.name, provider=provider, model=model)
         )
-    elif isinstance(exc, anthropic.APIStatusError):
-        facts = facts_from_response(exc.status_code, exc.body, exc.response.headers, now=time.time())
-        if exc.status_code == 200:  # an SSE error event: the status belongs to the stream, not the error
-            facts = ErrorFacts(error_type=facts.error_type, code=facts.code, message=facts.message)
-    else:
-        facts = facts_from_response(None, exc.body)
-    safe = redact(facts.message or exc.message, secret)
-    return error_for(replace(facts, message=safe), provider=provider, model=model)
