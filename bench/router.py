@@ -199,7 +199,6 @@ async def nexus_failover(base: str, behaviour: dict[str, Any]) -> dict[str, Any]
         router = nexus_router(base, Path(home))
         times, texts = [], []
         try:
-            await router.warm()  # what the gateway does once it is ready
             await router.run(turn, lambda event: None)  # steady state: client and connection up
             script_primary(base, behaviour)  # also forgets the warm-up request
             for _ in range(TURNS):

@@ -8,8 +8,10 @@ import pytest
 from tests.models.conftest import Events, RouterFactory, turn
 
 from nexus.auth.credentials import EnvCredentialSource
+from nexus.auth.source import env_source
 from nexus.common.paths import NexusPaths
 from nexus.config.loader import ConfigError
+from nexus.config.providers import key_envs, keyless_providers
 from nexus.config.schema import NexusConfig
 from nexus.fakes._server import Error
 from nexus.fakes.openai_server import FakeOpenAI
@@ -28,7 +30,19 @@ def test_builtins_exist_without_config(tmp_path: Path) -> None:
         "openrouter": ("openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
         "ollama": ("openai", "http://127.0.0.1:11434/v1", None),
     }
-    assert s["ollama"].keyless and not s["anthropic"].keyless
+    none = NexusConfig()
+    assert keyless_providers(none) == {"ollama"}
+    custom = NexusConfig.model_validate(
+        {
+            "providers": {
+                "local": {"base_url": "http://127.0.0.1:1/v1"},
+                "keyed": {"base_url": "http://127.0.0.1:2/v1", "api_key_env": "K"},
+                "proxy": {"kind": "anthropic", "base_url": "http://127.0.0.1:3"},
+            }
+        }
+    )
+    assert keyless_providers(custom) == {"ollama", "local"}  # one rule, read by auth and the factory
+    assert key_envs(custom)["keyed"] == "K" and "proxy" not in key_envs(custom)
 
 
 def test_environment_overrides_the_table_and_a_table_keeps_the_builtin_kind(tmp_path: Path) -> None:
@@ -65,9 +79,9 @@ async def test_keyless_endpoint_and_api_key_env_of_a_custom_provider(make_router
             },
         }
         environ = {"VLLM_KEY": "sk-vllm-123"}
-        router = make_router(config, EnvCredentialSource(environ=environ), environ)
+        router = make_router(config, env_source(NexusConfig.model_validate(config), environ), environ)
         result = await router.run(turn("hi"), Events())
-        assert (result.model, result.profile, result.text) == ("ollama/llama3", "ollama:keyless", "echo: hi")
+        assert (result.model, result.profile, result.text) == ("ollama/llama3", "ollama:env", "echo: hi")
         assert "authorization" not in local.requests[0].headers
         local.always(None, Error(503))
         result = await router.run(turn("hi"), Events())

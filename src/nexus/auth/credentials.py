@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from nexus.common.secret import Secret
+from nexus.config.providers import DEFAULT_KEY_ENV
 
 
 class CredentialKind(StrEnum):
@@ -57,13 +58,6 @@ class CredentialSource(Protocol):
     def revoked(self, profile: str, reason: str) -> None:
         """The provider says the credential is dead for good: stop offering it until a human acts."""
         ...
-
-
-DEFAULT_KEY_ENV: dict[str, str] = {
-    "anthropic": "ANTHROPIC_API_KEY",
-    "openai": "OPENAI_API_KEY",
-    "openrouter": "OPENROUTER_API_KEY",
-}
 
 
 class EnvCredentialSource:

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 
 from nexus.auth.credentials import (
-    DEFAULT_KEY_ENV,
     Credential,
     CredentialSource,
     EnvCredentialSource,
@@ -26,9 +25,8 @@ from nexus.auth.filesystem import PROC_MOUNTS
 from nexus.auth.store import ProfileReport, ProfileStore
 from nexus.common.clock import Clock
 from nexus.common.paths import NexusPaths
+from nexus.config.providers import key_envs, keyless_providers
 from nexus.config.schema import NexusConfig
-
-KEYLESS_PROVIDERS = frozenset({"ollama"})
 
 
 class CombinedSource:
@@ -79,22 +77,10 @@ def resolve_store_path(config: NexusConfig, paths: NexusPaths, environ: Mapping[
     return paths.auth_store
 
 
-def key_env_for(config: NexusConfig) -> dict[str, str]:
-    key_env = dict(DEFAULT_KEY_ENV)
-    for name, provider in config.providers.items():
-        if provider.api_key_env:
-            key_env[name] = provider.api_key_env
-    return key_env
-
-
-def keyless_for(config: NexusConfig) -> frozenset[str]:
-    """Built-in local providers, and OpenAI-compatible endpoints configured without any key variable."""
-    extra = {
-        name
-        for name, p in config.providers.items()
-        if p.kind == "openai" and p.api_key_env is None and name not in DEFAULT_KEY_ENV
-    }
-    return KEYLESS_PROVIDERS | extra
+def env_source(config: NexusConfig, environ: Mapping[str, str] | None = None) -> EnvCredentialSource:
+    """API keys from each provider's key variable (the built-ins' and ``api_key_env``), keyless
+    endpoints served with no key: the environment half of every credential source."""
+    return EnvCredentialSource(key_env=key_envs(config), keyless=keyless_providers(config), environ=environ)
 
 
 def open_credentials(
@@ -123,5 +109,4 @@ def open_credentials(
         else force_unreliable_fs,
         mounts_path=mounts_path,
     )
-    source = EnvCredentialSource(key_env=key_env_for(config), keyless=keyless_for(config), environ=env)
-    return CombinedSource(store, source)
+    return CombinedSource(store, env_source(config, env))

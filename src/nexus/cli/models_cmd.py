@@ -35,20 +35,17 @@ def register(app: typer.Typer) -> None:
 def default_credentials(config: Any, paths: Any) -> Any:
     """The gateway's credential source (profile store + environment); environment only if the store
     cannot be used here (the reason goes to stderr)."""
-    from nexus.auth.credentials import EnvCredentialSource
+    from nexus.auth import open_credentials
     from nexus.auth.errors import AuthError
+    from nexus.auth.source import env_source
 
-    try:
-        from nexus.auth import open_credentials
-    except ImportError:
-        return EnvCredentialSource()
     try:
         return open_credentials(config, paths)
     except AuthError as exc:
         typer.echo(
             f"nexus models: credential store unavailable ({exc}); using environment keys only", err=True
         )
-        return EnvCredentialSource()
+        return env_source(config)
 
 
 def _router(credentials_factory: CredentialsFactory) -> Any:

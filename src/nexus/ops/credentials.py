@@ -18,9 +18,9 @@ from pathlib import Path
 from nexus.auth import ProfileReport, ProfileStatus, open_credentials
 from nexus.auth.borrowed import claude_code_credentials_path
 from nexus.auth.profiles import ProfileType
-from nexus.auth.source import keyless_for
 from nexus.common import NexusPaths, Secret
 from nexus.config import NexusConfig
+from nexus.config.providers import keyless_providers
 from nexus.ops.findings import Finding, Severity, ok
 
 SKEW_TOLERANCE_S = 300.0
@@ -133,7 +133,7 @@ def gather_auth(
         reports = tuple(store.report())
     except Exception as exc:  # the store's own errors name the file and the fix
         return AuthFacts(str(store.path), store_error=str(exc), foreign=foreign)
-    keyless = keyless_for(config)
+    keyless = keyless_providers(config)
     needed = sorted({ref.provider for ref in config.chain()} - keyless)
     usable = {p: sum(1 for s in source.profiles(p) if s.usable) for p in needed}
     owned = tuple(
