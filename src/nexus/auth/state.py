@@ -1,7 +1,7 @@
 """Runtime facts about profiles, kept apart from the secrets (``auth-profiles.state.json``).
 
-Last used, last good, cooldowns, error counts, needs-reauth marks and the ``nexus auth order`` lists
-change far more often than secrets; keeping them here means the secrets file is rewritten only when
+Last used, last good, needs-reauth marks and the ``nexus auth order`` lists change far more often
+than secrets (cooldowns are the model router's, in ``run/cooldowns.json``: one record, one owner); keeping them here means the secrets file is rewritten only when
 a secret changes. A needs-reauth mark carries the fingerprint of the secret it condemns, so it
 clears by itself the moment a human puts a new credential in the store: no stale mark outlives its
 token, and none can be "forgotten" while the dead token is still there.
@@ -30,9 +30,6 @@ class ProfileRuntime:
     needs_reauth: ReauthMark | None = None
     last_used: float | None = None
     last_good: float | None = None
-    cooldown_until: float | None = None
-    cooldown_reason: str | None = None
-    errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,12 +61,10 @@ class RuntimeState:
                     "fingerprint": mark.fingerprint,
                     "at": mark.at,
                 }
-            for key in ("last_used", "last_good", "cooldown_until", "cooldown_reason"):
+            for key in ("last_used", "last_good"):
                 value = getattr(rt, key)
                 if value is not None:
                     entry[key] = value
-            if rt.errors:
-                entry["errors"] = rt.errors
             profiles[name] = entry
         doc = {
             "version": STATE_VERSION,
@@ -111,13 +106,8 @@ def _parse_runtime(entry: Mapping[str, Any]) -> ProfileRuntime:
             fingerprint=raw_mark["fingerprint"],
             at=_num(raw_mark.get("at")) or 0.0,
         )
-    reason = entry.get("cooldown_reason")
-    errors = entry.get("errors", 0)
     return ProfileRuntime(
         needs_reauth=mark,
         last_used=_num(entry.get("last_used")),
         last_good=_num(entry.get("last_good")),
-        cooldown_until=_num(entry.get("cooldown_until")),
-        cooldown_reason=reason if isinstance(reason, str) else None,
-        errors=errors if isinstance(errors, int) and not isinstance(errors, bool) else 0,
     )

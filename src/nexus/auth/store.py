@@ -304,19 +304,6 @@ class ProfileStore:
             return
         self._mark_needs_reauth(current, reason)
 
-    # -- runtime hints the router may report ----------------------------------------------------------
-    def record_success(self, profile: str) -> None:
-        """The provider accepted this profile's credential: it becomes the last good one."""
-        now = self._clock.time()
-        self._update_runtime(profile, lambda rt: replace(rt, last_good=now, last_used=now, errors=0))
-
-    def record_cooldown(self, profile: str, until: float, reason: str) -> None:
-        """The provider asked us to back off this profile (rate limit, billing) until ``until``."""
-        self._update_runtime(
-            profile,
-            lambda rt: replace(rt, cooldown_until=until, cooldown_reason=reason, errors=rt.errors + 1),
-        )
-
     def _update_runtime(self, name: str, change: Callable[[ProfileRuntime], ProfileRuntime]) -> None:
         try:
             self._files.update_state(lambda st: st.with_profile(name, change(st.get(name))))
@@ -569,8 +556,8 @@ class ProfileStore:
     ) -> list[ProfileReport]:
         """Rows for ``auth list`` and ``/status``, in the order profiles are tried; fires due warnings.
 
-        ``cooldowns`` (profile -> (until, reason)) adds what the model router knows: it keeps its own
-        cooldowns, and the auth layer may not import it.
+        ``cooldowns`` (profile -> (until, reason)) is what the model router knows: its ledger is the one
+        record of cooldowns (``run/cooldowns.json``), and the auth layer may not import it.
         """
         doc = self._document()
         if doc is None:
@@ -586,17 +573,19 @@ class ProfileStore:
             good = {n: state.get(n).last_good or 0.0 for n in names}
             ordered = order_profiles(names, explicit=state.order.get(prov, ()), kinds=kinds, last_good=good)
             for name in ordered:
-                extra = (cooldowns or {}).get(name)
-                rt = state.get(name)
-                if extra is not None and extra[0] > (rt.cooldown_until or 0.0):
-                    state = state.with_profile(
-                        name, replace(rt, cooldown_until=extra[0], cooldown_reason=extra[1])
-                    )
-                rows.append(self._row(doc, state, name, now))
+                rows.append(self._row(doc, state, name, now, (cooldowns or {}).get(name)))
         return rows
 
-    def _row(self, doc: StoreDocument, state: RuntimeState, name: str, now: float) -> ProfileReport:
+    def _row(
+        self,
+        doc: StoreDocument,
+        state: RuntimeState,
+        name: str,
+        now: float,
+        cooling: tuple[float, str] | None = None,
+    ) -> ProfileReport:
         rt = state.get(name)
+        cooling_until, cooling_reason = cooling if cooling is not None else (None, None)
         if name in doc.invalid:
             bad = doc.invalid[name]
             return ProfileReport(
@@ -625,7 +614,7 @@ class ProfileStore:
                 refreshable=refreshable,
                 expires_s=expires,
                 needs_reauth=mark is not None,
-                cooldown_until_s=rt.cooldown_until,
+                cooldown_until_s=cooling_until,
                 invalid=reason is not None,
             ),
             now_s=now,
@@ -634,9 +623,9 @@ class ProfileStore:
             reason = self._reauth_reason(profile, mark.reason)
         elif status is ProfileStatus.EXPIRED:
             reason = EXPIRED_HINT if profile.type is ProfileType.BORROWED else self._expired_reason(profile)
-        elif status is ProfileStatus.COOLING and rt.cooldown_until is not None:
-            why = rt.cooldown_reason or "provider asked to back off"
-            reason = f"cooling until {_iso(rt.cooldown_until)} ({why})"
+        elif status is ProfileStatus.COOLING and cooling_until is not None:
+            why = cooling_reason or "provider asked to back off"
+            reason = f"cooling until {_iso(cooling_until)} ({why})"
         if profile.type is ProfileType.TOKEN and status in (ProfileStatus.OK, ProfileStatus.EXPIRING):
             self._warn_expiry(profile, now)
         return ProfileReport(
@@ -650,7 +639,7 @@ class ProfileStore:
             days_left=days_left(now_s=now, expires_s=expires),
             last_used=rt.last_used,
             last_good=rt.last_good,
-            cooldown_until=rt.cooldown_until if status is ProfileStatus.COOLING else None,
+            cooldown_until=cooling_until if status is ProfileStatus.COOLING else None,
             reason=reason,
         )
 
