@@ -97,7 +97,7 @@ def test_file_level_problems(text: str, problem: str) -> None:
 
 def test_runtime_state_round_trip_and_leniency() -> None:
     mark = ReauthMark(reason="reused", fingerprint="abcd1234", at=5.0)
-    state = RuntimeState().with_profile("a", ProfileRuntime(needs_reauth=mark, last_used=3.0, errors=2))
+    state = RuntimeState().with_profile("a", ProfileRuntime(needs_reauth=mark, last_used=3.0))
     state = state.with_order("anthropic", ("a", "b"))
     again = parse_state(state.to_json())
     assert again == state
