@@ -148,11 +148,11 @@ def test_borrow_claude_code_lists_its_expiry(env: dict[str, str]) -> None:
 def test_list_shows_the_routers_profile_cooldowns(env: dict[str, str]) -> None:
     from nexus.models.cooldown import ANY_MODEL, CooldownEntry
     from nexus.models.cooldown_store import JsonCooldownStore, RouterState
-    from nexus.models.errors import FailureKind
+    from nexus.models.errors import ModelFailureKind
 
     assert nexus(env, "auth", "add-key", "anthropic", stdin="sk-ant-api03-COOL").returncode == 0
     entry = CooldownEntry(
-        "anthropic:key", ANY_MODEL, FailureKind.BILLING, time.time() + 600, reason="spend cap"
+        "anthropic:key", ANY_MODEL, ModelFailureKind.BILLING, time.time() + 600, reason="spend cap"
     )
     JsonCooldownStore(Path(env["NEXUS_HOME"]) / "run" / "cooldowns.json").save(
         RouterState({entry.key: entry})

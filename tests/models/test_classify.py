@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nexus.models.classify import ErrorFacts, classify, error_for, facts_from_response, parse_retry_after
-from nexus.models.errors import FailureKind, RateLimited
+from nexus.models.errors import ModelFailureKind, RateLimited
 
-K = FailureKind
+K = ModelFailureKind
 
 
 def anthropic(error_type: str, message: str, error_code: str | None = None) -> dict[str, object]:
@@ -342,7 +342,7 @@ def test_real_bodies(
     status: int | None,
     body: object,
     headers: dict[str, str],
-    kind: FailureKind,
+    kind: ModelFailureKind,
     retry_after: float | None,
 ) -> None:
     facts = facts_from_response(status, body, headers, now=1_700_000_000.0)
@@ -359,7 +359,7 @@ def test_real_bodies(
         (ErrorFacts(), K.UNKNOWN),
     ],
 )
-def test_transport_and_unknown(facts: ErrorFacts, kind: FailureKind) -> None:
+def test_transport_and_unknown(facts: ErrorFacts, kind: ModelFailureKind) -> None:
     assert classify(facts) is kind
 
 
@@ -406,6 +406,6 @@ def test_classify_is_total(
     """Whatever a server says, classification answers with a kind and never raises."""
     body = {"error": {"type": error_type, "code": code, "message": message}}
     facts = facts_from_response(status, body, {"retry-after": message[:10]})
-    assert isinstance(classify(facts), FailureKind)
+    assert isinstance(classify(facts), ModelFailureKind)
     if status == 429 and not (code or "").strip() and not (error_type or "").strip() and not message:
-        assert classify(facts) is FailureKind.RATE_LIMIT
+        assert classify(facts) is ModelFailureKind.RATE_LIMIT

@@ -25,9 +25,9 @@ from nexus.models.cooldown import (
     same_event,
 )
 from nexus.models.cooldown_store import JsonCooldownStore, Outcome, RouterState
-from nexus.models.errors import FailureKind
+from nexus.models.errors import ModelFailureKind
 
-K = FailureKind
+K = ModelFailureKind
 NOW = 1_700_000_000.0
 
 
@@ -58,7 +58,7 @@ NOW = 1_700_000_000.0
     ],
 )
 def test_cooldown_seconds(
-    kind: FailureKind, retry_after: float | None, strikes: int, seconds: float | None
+    kind: ModelFailureKind, retry_after: float | None, strikes: int, seconds: float | None
 ) -> None:
     assert cooldown_seconds(kind, retry_after, strikes) == seconds
 
@@ -128,7 +128,7 @@ def test_plan_rotates_profiles_within_a_model_first() -> None:
         (K.CONTEXT_OVERFLOW, False),
     ],
 )
-def test_rotates_profile(kind: FailureKind, rotates: bool) -> None:
+def test_rotates_profile(kind: ModelFailureKind, rotates: bool) -> None:
     assert rotates_profile(kind) is rotates
 
 
@@ -173,7 +173,7 @@ def test_store_without_a_file_is_empty(tmp_path: Path) -> None:
 
 
 def _entry(
-    kind: FailureKind = K.CONNECTION, *, at: float = NOW, until: float | None = None, **kw: object
+    kind: ModelFailureKind = K.CONNECTION, *, at: float = NOW, until: float | None = None, **kw: object
 ) -> CooldownEntry:
     return CooldownEntry("p", "m", kind, NOW + 30 if until is None else until, at=at, **kw)  # type: ignore[arg-type]
 
@@ -228,7 +228,7 @@ def test_a_burst_member_can_lengthen_but_never_shorten_the_cooldown() -> None:
         (K.BILLING, NOW + 1, True),
     ],
 )
-def test_cleared_by_success(kind: FailureKind, started_at: float, cleared: bool) -> None:
+def test_cleared_by_success(kind: ModelFailureKind, started_at: float, cleared: bool) -> None:
     assert cleared_by_success(_entry(kind), started_at=started_at) is cleared
 
 

@@ -4,7 +4,7 @@ What other layers may use is named here. ``Router.complete(CallRequest, sink) ->
 model call with fallback (text, tool calls, usage); a turn that runs tools is the caller's loop.
 """
 
-from nexus.models.errors import FailureKind, ProviderError
+from nexus.models.errors import ModelFailureKind, ProviderError
 from nexus.models.factory import build_router
 from nexus.models.router import Candidate, ProbeResult, Router
 from nexus.models.turn import (
@@ -46,8 +46,8 @@ __all__ = [
     "Cooldown",
     "Delta",
     "EventSink",
-    "FailureKind",
     "Fallback",
+    "ModelFailureKind",
     "ModelRequest",
     "NoProviderConfigured",
     "ProbeResult",

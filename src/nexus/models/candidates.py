@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from nexus.auth.credentials import ProfileState
 from nexus.config.schema import ModelRef
-from nexus.models.errors import FailureKind
+from nexus.models.errors import ModelFailureKind
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,19 @@ def plan(chain: Sequence[ModelRef], profiles: Callable[[str], list[ProfileState]
 
 MODEL_LEVEL = frozenset(
     {
-        FailureKind.OVERLOADED,
-        FailureKind.MODEL_NOT_FOUND,
-        FailureKind.SERVER,
-        FailureKind.TIMEOUT,
-        FailureKind.CONNECTION,
-        FailureKind.CONTEXT_OVERFLOW,
+        ModelFailureKind.OVERLOADED,
+        ModelFailureKind.MODEL_NOT_FOUND,
+        ModelFailureKind.SERVER,
+        ModelFailureKind.TIMEOUT,
+        ModelFailureKind.CONNECTION,
+        ModelFailureKind.CONTEXT_OVERFLOW,
     }
 )
 """Failures of the model or endpoint, not of the account: another profile of the same model would
 fail the same way, so the turn moves straight to the next model."""
 
 
-def rotates_profile(kind: FailureKind) -> bool:
+def rotates_profile(kind: ModelFailureKind) -> bool:
     """After this failure, is the same model with the next profile worth a try in this turn?"""
     return kind not in MODEL_LEVEL
 

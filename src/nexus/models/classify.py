@@ -1,4 +1,4 @@
-"""Turn what a model API said into one :class:`FailureKind`: pure functions and an ordered rule table.
+"""Turn what a model API said into one :class:`ModelFailureKind`: pure functions and an ordered rule table.
 
 The provider adapters reduce an SDK exception to :class:`ErrorFacts` (status, error type and code,
 message, retry hints); :func:`classify` walks :data:`RULES` top to bottom and the first match wins.
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nexus.models.errors import ERROR_FOR_KIND, FailureKind, ProviderError
+from nexus.models.errors import ERROR_FOR_KIND, ModelFailureKind, ProviderError
 
 Transport = Literal["timeout", "connection"]
 
@@ -44,7 +44,7 @@ class ErrorFacts:
 class Rule:
     """Matches when every given condition holds (``None`` means "any")."""
 
-    kind: FailureKind
+    kind: ModelFailureKind
     statuses: frozenset[int] | None = None
     types: frozenset[str] | None = None
     codes: frozenset[str] | None = None
@@ -96,49 +96,49 @@ OVERLOAD_TEXT = re.compile(r"overload", re.IGNORECASE)
 SERVER_STATUSES = frozenset(range(500, 600)) - {504, 529}
 
 RULES: tuple[Rule, ...] = (
-    Rule(FailureKind.TIMEOUT, transport="timeout"),
-    Rule(FailureKind.CONNECTION, transport="connection"),
+    Rule(ModelFailureKind.TIMEOUT, transport="timeout"),
+    Rule(ModelFailureKind.CONNECTION, transport="connection"),
     # billing hides behind 400, 403 and 429: before every status rule
-    Rule(FailureKind.BILLING, codes=SPEND_CODES),
-    Rule(FailureKind.BILLING, types=_set("billing_error", "insufficient_quota")),
-    Rule(FailureKind.BILLING, statuses=frozenset({402})),
-    Rule(FailureKind.BILLING, statuses=frozenset({400, 403, 429}), message=BILLING_TEXT),
+    Rule(ModelFailureKind.BILLING, codes=SPEND_CODES),
+    Rule(ModelFailureKind.BILLING, types=_set("billing_error", "insufficient_quota")),
+    Rule(ModelFailureKind.BILLING, statuses=frozenset({402})),
+    Rule(ModelFailureKind.BILLING, statuses=frozenset({400, 403, 429}), message=BILLING_TEXT),
     # dead credentials: permanent until a human acts
-    Rule(FailureKind.AUTH_PERMANENT, codes=REVOKED_CODES),
-    Rule(FailureKind.AUTH_PERMANENT, statuses=frozenset({400, 401, 403}), message=REVOKED_TEXT),
-    Rule(FailureKind.AUTH, statuses=frozenset({401})),
-    Rule(FailureKind.AUTH, types=_set("authentication_error")),
+    Rule(ModelFailureKind.AUTH_PERMANENT, codes=REVOKED_CODES),
+    Rule(ModelFailureKind.AUTH_PERMANENT, statuses=frozenset({400, 401, 403}), message=REVOKED_TEXT),
+    Rule(ModelFailureKind.AUTH, statuses=frozenset({401})),
+    Rule(ModelFailureKind.AUTH, types=_set("authentication_error")),
     # request too big for the model: never a blind retry
-    Rule(FailureKind.CONTEXT_OVERFLOW, codes=_set("context_length_exceeded", "string_above_max_length")),
-    Rule(FailureKind.CONTEXT_OVERFLOW, statuses=frozenset({400, 413, 422}), message=CONTEXT_TEXT),
-    Rule(FailureKind.CONTEXT_OVERFLOW, statuses=frozenset({413})),
-    Rule(FailureKind.CONTEXT_OVERFLOW, types=_set("request_too_large")),
-    Rule(FailureKind.PERMISSION, statuses=frozenset({403})),
-    Rule(FailureKind.PERMISSION, types=_set("permission_error")),
-    Rule(FailureKind.MODEL_NOT_FOUND, statuses=frozenset({404})),
-    Rule(FailureKind.MODEL_NOT_FOUND, types=_set("not_found_error")),
-    Rule(FailureKind.MODEL_NOT_FOUND, codes=_set("model_not_found")),
-    Rule(FailureKind.RATE_LIMIT, statuses=frozenset({429})),
-    Rule(FailureKind.RATE_LIMIT, types=_set("rate_limit_error", "requests", "tokens")),
-    Rule(FailureKind.RATE_LIMIT, codes=_set("rate_limit_exceeded", "ramp_limit_exceeded")),
-    Rule(FailureKind.OVERLOADED, statuses=frozenset({529})),
-    Rule(FailureKind.OVERLOADED, types=_set("overloaded_error")),
-    Rule(FailureKind.OVERLOADED, statuses=frozenset({503}), message=OVERLOAD_TEXT),
-    Rule(FailureKind.TIMEOUT, statuses=frozenset({408, 504})),
-    Rule(FailureKind.TIMEOUT, types=_set("timeout_error")),
-    Rule(FailureKind.BAD_REQUEST, statuses=frozenset({400, 409, 413, 422})),
-    Rule(FailureKind.BAD_REQUEST, types=_set("invalid_request_error")),
-    Rule(FailureKind.SERVER, statuses=SERVER_STATUSES),
-    Rule(FailureKind.SERVER, types=_set("api_error", "server_error")),
+    Rule(ModelFailureKind.CONTEXT_OVERFLOW, codes=_set("context_length_exceeded", "string_above_max_length")),
+    Rule(ModelFailureKind.CONTEXT_OVERFLOW, statuses=frozenset({400, 413, 422}), message=CONTEXT_TEXT),
+    Rule(ModelFailureKind.CONTEXT_OVERFLOW, statuses=frozenset({413})),
+    Rule(ModelFailureKind.CONTEXT_OVERFLOW, types=_set("request_too_large")),
+    Rule(ModelFailureKind.PERMISSION, statuses=frozenset({403})),
+    Rule(ModelFailureKind.PERMISSION, types=_set("permission_error")),
+    Rule(ModelFailureKind.MODEL_NOT_FOUND, statuses=frozenset({404})),
+    Rule(ModelFailureKind.MODEL_NOT_FOUND, types=_set("not_found_error")),
+    Rule(ModelFailureKind.MODEL_NOT_FOUND, codes=_set("model_not_found")),
+    Rule(ModelFailureKind.RATE_LIMIT, statuses=frozenset({429})),
+    Rule(ModelFailureKind.RATE_LIMIT, types=_set("rate_limit_error", "requests", "tokens")),
+    Rule(ModelFailureKind.RATE_LIMIT, codes=_set("rate_limit_exceeded", "ramp_limit_exceeded")),
+    Rule(ModelFailureKind.OVERLOADED, statuses=frozenset({529})),
+    Rule(ModelFailureKind.OVERLOADED, types=_set("overloaded_error")),
+    Rule(ModelFailureKind.OVERLOADED, statuses=frozenset({503}), message=OVERLOAD_TEXT),
+    Rule(ModelFailureKind.TIMEOUT, statuses=frozenset({408, 504})),
+    Rule(ModelFailureKind.TIMEOUT, types=_set("timeout_error")),
+    Rule(ModelFailureKind.BAD_REQUEST, statuses=frozenset({400, 409, 413, 422})),
+    Rule(ModelFailureKind.BAD_REQUEST, types=_set("invalid_request_error")),
+    Rule(ModelFailureKind.SERVER, statuses=SERVER_STATUSES),
+    Rule(ModelFailureKind.SERVER, types=_set("api_error", "server_error")),
 )
 
 
-def classify(facts: ErrorFacts, rules: tuple[Rule, ...] = RULES) -> FailureKind:
+def classify(facts: ErrorFacts, rules: tuple[Rule, ...] = RULES) -> ModelFailureKind:
     """The kind of the first rule that matches ``facts``; ``unknown`` when none does."""
     for rule in rules:
         if rule.matches(facts):
             return rule.kind
-    return FailureKind.UNKNOWN
+    return ModelFailureKind.UNKNOWN
 
 
 def facts_from_response(

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from nexus.models.errors import FailureKind
+from nexus.models.errors import ModelFailureKind
 
 ANY_MODEL = "*"
 """The model of a profile-wide cooldown: billing and dead credentials are not per model."""
@@ -48,27 +48,32 @@ MAX_RETRY_AFTER = 24 * 3600.0
 BURST_WINDOW_S = 2.0
 """Failures of one candidate this close to the failure that set its rung are the same event."""
 
-LADDERS: dict[FailureKind, tuple[float, ...] | None] = {
-    FailureKind.RATE_LIMIT: TRANSIENT_LADDER,
-    FailureKind.OVERLOADED: TRANSIENT_LADDER,
-    FailureKind.SERVER: TRANSIENT_LADDER,
-    FailureKind.TIMEOUT: TRANSIENT_LADDER,
-    FailureKind.CONNECTION: TRANSIENT_LADDER,
-    FailureKind.UNKNOWN: TRANSIENT_LADDER,
-    FailureKind.AUTH: AUTH_LADDER,
-    FailureKind.PERMISSION: LONG_LADDER,
-    FailureKind.MODEL_NOT_FOUND: LONG_LADDER,
-    FailureKind.BILLING: BILLING_LADDER,
-    FailureKind.AUTH_PERMANENT: (math.inf,),
-    FailureKind.BAD_REQUEST: None,
-    FailureKind.CONTEXT_OVERFLOW: None,
+LADDERS: dict[ModelFailureKind, tuple[float, ...] | None] = {
+    ModelFailureKind.RATE_LIMIT: TRANSIENT_LADDER,
+    ModelFailureKind.OVERLOADED: TRANSIENT_LADDER,
+    ModelFailureKind.SERVER: TRANSIENT_LADDER,
+    ModelFailureKind.TIMEOUT: TRANSIENT_LADDER,
+    ModelFailureKind.CONNECTION: TRANSIENT_LADDER,
+    ModelFailureKind.UNKNOWN: TRANSIENT_LADDER,
+    ModelFailureKind.AUTH: AUTH_LADDER,
+    ModelFailureKind.PERMISSION: LONG_LADDER,
+    ModelFailureKind.MODEL_NOT_FOUND: LONG_LADDER,
+    ModelFailureKind.BILLING: BILLING_LADDER,
+    ModelFailureKind.AUTH_PERMANENT: (math.inf,),
+    ModelFailureKind.BAD_REQUEST: None,
+    ModelFailureKind.CONTEXT_OVERFLOW: None,
 }
-PROFILE_WIDE = frozenset({FailureKind.BILLING, FailureKind.AUTH, FailureKind.AUTH_PERMANENT})
+PROFILE_WIDE = frozenset({ModelFailureKind.BILLING, ModelFailureKind.AUTH, ModelFailureKind.AUTH_PERMANENT})
 HONOURS_RETRY_AFTER = frozenset(
-    {FailureKind.RATE_LIMIT, FailureKind.OVERLOADED, FailureKind.SERVER, FailureKind.UNKNOWN}
+    {
+        ModelFailureKind.RATE_LIMIT,
+        ModelFailureKind.OVERLOADED,
+        ModelFailureKind.SERVER,
+        ModelFailureKind.UNKNOWN,
+    }
 )
 REACHABILITY = frozenset(
-    {FailureKind.CONNECTION, FailureKind.TIMEOUT, FailureKind.SERVER, FailureKind.UNKNOWN}
+    {ModelFailureKind.CONNECTION, ModelFailureKind.TIMEOUT, ModelFailureKind.SERVER, ModelFailureKind.UNKNOWN}
 )
 """Failures that say "could not get an answer": any answer from the candidate disproves them."""
 TRANSIENT = frozenset(kind for kind, ladder in LADDERS.items() if ladder is TRANSIENT_LADDER)
@@ -80,7 +85,7 @@ class CooldownEntry:
     profile: str
     model: str
     """A model name, or :data:`ANY_MODEL` for a profile-wide cooldown."""
-    kind: FailureKind
+    kind: ModelFailureKind
     until: float
     """Wall-clock epoch seconds; ``math.inf`` until a human acts."""
     strikes: int = 1
@@ -111,7 +116,7 @@ class Admission(StrEnum):
     """Cooling, or another request is already probing."""
 
 
-def cooldown_seconds(kind: FailureKind, retry_after: float | None, strikes: int) -> float | None:
+def cooldown_seconds(kind: ModelFailureKind, retry_after: float | None, strikes: int) -> float | None:
     """How long to stay away after the ``strikes``-th consecutive failure; None: no cooldown."""
     ladder = LADDERS.get(kind)
     if ladder is None:
@@ -122,11 +127,11 @@ def cooldown_seconds(kind: FailureKind, retry_after: float | None, strikes: int)
     return ladder[min(max(strikes, 1), len(ladder)) - 1]
 
 
-def told_by_server(kind: FailureKind, retry_after: float | None) -> bool:
+def told_by_server(kind: ModelFailureKind, retry_after: float | None) -> bool:
     return retry_after is not None and kind in HONOURS_RETRY_AFTER
 
 
-def cooldown_key(profile: str, model: str, kind: FailureKind) -> tuple[str, str]:
+def cooldown_key(profile: str, model: str, kind: ModelFailureKind) -> tuple[str, str]:
     return (profile, ANY_MODEL if kind in PROFILE_WIDE else model)
 
 
@@ -141,7 +146,7 @@ def after_failure(
     *,
     profile: str,
     model: str,
-    kind: FailureKind,
+    kind: ModelFailureKind,
     retry_after: float | None,
     now: float,
     started_at: float | None = None,

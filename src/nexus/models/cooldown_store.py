@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from nexus.common.atomic import atomic_write_text
 from nexus.models.cooldown import CooldownEntry
-from nexus.models.errors import FailureKind
+from nexus.models.errors import ModelFailureKind
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Outcome:
     """The last thing that happened to one candidate, for ``nexus models`` and ``/status``."""
 
     outcome: str
-    """``ok`` or a FailureKind value."""
+    """``ok`` or a ModelFailureKind value."""
     at: float
     status: int | None = None
     detail: str = ""
@@ -166,7 +166,7 @@ def decode(data: Any) -> RouterState:
         entry = CooldownEntry(
             profile=str(item["profile"]),
             model=str(item["model"]),
-            kind=FailureKind(item["kind"]),
+            kind=ModelFailureKind(item["kind"]),
             until=math.inf if until is None else float(until),
             strikes=int(item.get("strikes", 1)),
             reason=str(item.get("reason", "")),

@@ -1,7 +1,7 @@
 """Classified model-call failures. SDK exceptions are translated into these in the provider
 adapters and nowhere else; the router decides what to do from ``kind`` alone.
 
-    ProviderError (kind: FailureKind)
+    ProviderError (kind: ModelFailureKind)
     ├── RateLimited        429 with retry-after
     ├── Overloaded         529 / overloaded_error (also as an SSE error event after 200)
     ├── AuthFailed         401: worth one forced refresh, then the next profile
@@ -23,7 +23,7 @@ from enum import StrEnum
 from nexus.errors import NexusError
 
 
-class FailureKind(StrEnum):
+class ModelFailureKind(StrEnum):
     RATE_LIMIT = "rate_limit"
     OVERLOADED = "overloaded"
     AUTH = "auth"
@@ -42,7 +42,7 @@ class FailureKind(StrEnum):
 class ProviderError(NexusError):
     """One failed model call, classified."""
 
-    kind: FailureKind = FailureKind.UNKNOWN
+    kind: ModelFailureKind = ModelFailureKind.UNKNOWN
 
     def __init__(
         self,
@@ -67,58 +67,58 @@ class ProviderError(NexusError):
 
 
 class RateLimited(ProviderError):
-    kind = FailureKind.RATE_LIMIT
+    kind = ModelFailureKind.RATE_LIMIT
 
 
 class Overloaded(ProviderError):
-    kind = FailureKind.OVERLOADED
+    kind = ModelFailureKind.OVERLOADED
 
 
 class AuthFailed(ProviderError):
-    kind = FailureKind.AUTH
+    kind = ModelFailureKind.AUTH
 
 
 class AuthRevoked(ProviderError):
-    kind = FailureKind.AUTH_PERMANENT
+    kind = ModelFailureKind.AUTH_PERMANENT
 
 
 class Billing(ProviderError):
-    kind = FailureKind.BILLING
+    kind = ModelFailureKind.BILLING
 
 
 class PermissionDenied(ProviderError):
-    kind = FailureKind.PERMISSION
+    kind = ModelFailureKind.PERMISSION
 
 
 class ModelMissing(ProviderError):
-    kind = FailureKind.MODEL_NOT_FOUND
+    kind = ModelFailureKind.MODEL_NOT_FOUND
 
 
 class ContextOverflow(ProviderError):
-    kind = FailureKind.CONTEXT_OVERFLOW
+    kind = ModelFailureKind.CONTEXT_OVERFLOW
 
 
 class BadRequest(ProviderError):
-    kind = FailureKind.BAD_REQUEST
+    kind = ModelFailureKind.BAD_REQUEST
 
 
 class Timeout(ProviderError):
-    kind = FailureKind.TIMEOUT
+    kind = ModelFailureKind.TIMEOUT
 
 
 class ConnectionFailed(ProviderError):
-    kind = FailureKind.CONNECTION
+    kind = ModelFailureKind.CONNECTION
 
 
 class ServerError(ProviderError):
-    kind = FailureKind.SERVER
+    kind = ModelFailureKind.SERVER
 
 
 class UnknownFailure(ProviderError):
-    kind = FailureKind.UNKNOWN
+    kind = ModelFailureKind.UNKNOWN
 
 
-ERROR_FOR_KIND: dict[FailureKind, type[ProviderError]] = {
+ERROR_FOR_KIND: dict[ModelFailureKind, type[ProviderError]] = {
     cls.kind: cls
     for cls in (
         RateLimited,

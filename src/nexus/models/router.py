@@ -35,7 +35,7 @@ from nexus.config.schema import ModelRef
 from nexus.models.candidates import Slot, fits_after_overflow, plan, rotates_profile
 from nexus.models.cooldown import ANY_MODEL, Admission, CooldownEntry, last_resort
 from nexus.models.cooldown_store import CooldownStore, Key, MemoryCooldownStore
-from nexus.models.errors import FailureKind, ProviderError, UnknownFailure
+from nexus.models.errors import ModelFailureKind, ProviderError, UnknownFailure
 from nexus.models.ledger import Ledger
 from nexus.models.providers.base import Provider
 from nexus.models.turn import (
@@ -86,7 +86,7 @@ class ProbeResult:
     profile: str | None
     ok: bool
     outcome: str
-    """``ok``, a FailureKind value, or ``unusable`` (no request was sent)."""
+    """``ok``, a ModelFailureKind value, or ``unusable`` (no request was sent)."""
     detail: str = ""
     status: int | None = None
     latency_ms: float | None = None
@@ -274,9 +274,9 @@ class Router:
                 fingerprint=progress.fingerprint,
                 started_at=started_at,
             )
-            if err.kind is FailureKind.BAD_REQUEST:
+            if err.kind is ModelFailureKind.BAD_REQUEST:
                 raise self._turn_failed(walk.attempts, slots, turn, terminal=err) from err
-            if err.kind is FailureKind.CONTEXT_OVERFLOW:
+            if err.kind is ModelFailureKind.CONTEXT_OVERFLOW:
                 walk.overflowed = self._windows.get(slot.ref.provider)
             if not rotates_profile(err.kind):
                 walk.failed_models.add(slot.model)
@@ -483,7 +483,7 @@ class Router:
                 remaining = budget - (self._clock.monotonic() - started)
                 if progress.streamed or remaining <= 0:
                     raise
-                if err.kind is FailureKind.CONNECTION and not reconnected:
+                if err.kind is ModelFailureKind.CONNECTION and not reconnected:
                     # a reset or refused connect before any byte: one more try on the same candidate
                     # before it counts (a blip must not cost a cooldown, nor fail the only model)
                     reconnected = True
@@ -495,7 +495,7 @@ class Router:
                     )
                     request = replace(request, budget_s=remaining)
                     continue
-                if err.kind is not FailureKind.AUTH or refreshed or profile.endswith(KEYLESS_SUFFIX):
+                if err.kind is not ModelFailureKind.AUTH or refreshed or profile.endswith(KEYLESS_SUFFIX):
                     raise
                 refreshed = True
                 fresh = await self._refresh(slot, profile, credential, sink)
@@ -622,7 +622,7 @@ class Router:
     ) -> None:
         assert slot.profile is not None
         profile = slot.profile.profile
-        if err.kind is FailureKind.AUTH_PERMANENT and not profile.endswith(KEYLESS_SUFFIX):
+        if err.kind is ModelFailureKind.AUTH_PERMANENT and not profile.endswith(KEYLESS_SUFFIX):
             self._credentials.revoked(profile, err.message)
         entry = self._ledger.failed(
             profile, slot.ref.model, err, probe_key=probe_key, fingerprint=fingerprint, started_at=started_at
@@ -680,7 +680,7 @@ class Router:
             status = f", status {a.status}" if a.status is not None else ""
             detail = f": {a.detail}" if a.detail else ""
             lines.append(f"  - {a.model} [{a.profile or 'no profile'}] {a.outcome}{status}{detail}")
-        if any(a.outcome == FailureKind.CONTEXT_OVERFLOW.value for a in attempts):
+        if any(a.outcome == ModelFailureKind.CONTEXT_OVERFLOW.value for a in attempts):
             lines.append(
                 "the conversation is too long for the models tried: start a new session or compact it"
             )

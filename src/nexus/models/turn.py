@@ -46,7 +46,7 @@ class AttemptRecord:
     model: str
     profile: str | None
     outcome: str
-    """``ok`` or a FailureKind value, or ``skipped:<reason>`` for a cooled candidate."""
+    """``ok`` or a ModelFailureKind value, or ``skipped:<reason>`` for a cooled candidate."""
     status: int | None = None
     detail: str = ""
 
