@@ -23,7 +23,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -539,6 +539,36 @@ def serve_forever(fake: FakeModelServer, argv: list[str] | None = None) -> None:
 def tool_input_fragments(call: FakeToolCall, fragments: int) -> list[str]:
     """A call's input as the JSON fragments a streaming API sends (joined, they parse)."""
     return split_text(json.dumps(dict(call.input), separators=(",", ":")), fragments)
+
+
+STOPPED = object()
+"""Yielded by :func:`play` when the fake stops during a scripted hang: end the stream at once."""
+
+
+async def play(
+    behaviour: Behaviour, text: str, delay: float, stopping: threading.Event
+) -> AsyncIterator[Any]:
+    """A streamed answer's text pieces in order, with the scripted interruption cut in: yields each
+    piece (a str); a :class:`MidStreamError` where the API sends its error event (nothing follows);
+    :data:`STOPPED` if the fake stops during a hang; a :class:`Disconnect` raises (the connection drops)."""
+    pieces, cut = stream_plan(behaviour, text)
+    for index in range(len(pieces) + 1):
+        if index == cut:
+            if isinstance(behaviour, MidStreamError):
+                yield behaviour
+                return
+            if isinstance(behaviour, Disconnect):
+                raise ConnectionAbortedError("fake: scripted disconnect mid-stream")
+            if isinstance(behaviour, Hang):
+                await pause(behaviour.seconds, stopping)
+                if stopping.is_set():
+                    yield STOPPED
+                    return
+        if index == len(pieces):
+            return
+        if delay:
+            await pause(delay, stopping)
+        yield pieces[index]
 
 
 def stream_plan(behaviour: Behaviour, text: str) -> tuple[list[str], int | None]:

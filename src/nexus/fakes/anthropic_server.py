@@ -38,6 +38,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from nexus.fakes._server import (
+    STOPPED,
     Behaviour,
     Disconnect,
     Error,
@@ -50,9 +51,9 @@ from nexus.fakes._server import (
     Reset,
     ToolUse,
     pause,
+    play,
     reset_connection,
     serve_forever,
-    stream_plan,
     tool_input_fragments,
 )
 
@@ -356,35 +357,21 @@ class FakeAnthropic(FakeModelServer):
             return
         reply = behaviour if isinstance(behaviour, Reply) else Reply()
         text = self._text(body, reply)
-        pieces, cut = stream_plan(behaviour, text)
         yield _message_start(body, model)
         yield _sse(
             "content_block_start",
             {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         )
         yield _sse("ping", {"type": "ping"})
-        for index in range(len(pieces) + 1):
-            if index == cut:
-                if isinstance(behaviour, MidStreamError):
-                    yield _sse("error", error_body(behaviour.error_type, behaviour.message))
-                    return
-                if isinstance(behaviour, Disconnect):
-                    raise ConnectionAbortedError("fake: scripted disconnect mid-stream")
-                if isinstance(behaviour, Hang):
-                    await pause(behaviour.seconds, self.stopping)
-                    if self.stopping.is_set():
-                        return
-            if index == len(pieces):
-                break
-            if reply.delay:
-                await pause(reply.delay, self.stopping)
+        async for piece in play(behaviour, text, reply.delay, self.stopping):
+            if isinstance(piece, MidStreamError):
+                yield _sse("error", error_body(piece.error_type, piece.message))
+                return
+            if piece is STOPPED:
+                return
             yield _sse(
                 "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": pieces[index]},
-                },
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
             )
         yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
         yield _message_end(reply.stop_reason, max(1, len(text.split())))

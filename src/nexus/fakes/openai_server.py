@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from nexus.fakes._server import (
+    STOPPED,
     Behaviour,
     Disconnect,
     Error,
@@ -44,9 +45,9 @@ from nexus.fakes._server import (
     Reset,
     ToolUse,
     pause,
+    play,
     reset_connection,
     serve_forever,
-    stream_plan,
     tool_input_fragments,
 )
 
@@ -307,60 +308,20 @@ class FakeOpenAI(FakeModelServer):
                 }
                 for c in behaviour.calls
             ]
-            return JSONResponse(
-                {
-                    "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {
-                                "role": "assistant",
-                                "content": behaviour.text or None,
-                                "refusal": None,
-                                "tool_calls": calls,
-                            },
-                            "logprobs": None,
-                            "finish_reason": "tool_calls",
-                        }
-                    ],
-                    "usage": {
-                        "prompt_tokens": prompt,
-                        "completion_tokens": completion,
-                        "total_tokens": prompt + completion,
-                    },
-                    "system_fingerprint": None,
-                }
-            )
+            message = {
+                "role": "assistant",
+                "content": behaviour.text or None,
+                "refusal": None,
+                "tool_calls": calls,
+            }
+            return JSONResponse(_completion(model, message, "tool_calls", prompt, completion))
         reply = behaviour if isinstance(behaviour, Reply) else Reply()
         text = self._text(body, reply)
         if reply.delay:
             await pause(reply.delay * reply.chunks, self.stopping)
         prompt, completion = _tokens(body), max(1, len(text.split()))
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text, "refusal": None},
-                        "logprobs": None,
-                        "finish_reason": _finish(reply.stop_reason),
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": completion,
-                    "total_tokens": prompt + completion,
-                },
-                "system_fingerprint": None,
-            }
-        )
+        message = {"role": "assistant", "content": text, "refusal": None}
+        return JSONResponse(_completion(model, message, _finish(reply.stop_reason), prompt, completion))
 
     async def _stream(self, body: dict[str, Any], model: str, behaviour: Behaviour) -> AsyncIterator[bytes]:
         reply = behaviour if isinstance(behaviour, Reply) else Reply()
@@ -388,23 +349,13 @@ class FakeOpenAI(FakeModelServer):
                     yield chunk({"tool_calls": [{"index": i, "function": {"arguments": fragment}}]})
             yield chunk({}, "tool_calls")
         else:
-            pieces, cut = stream_plan(behaviour, text)
-            for index in range(len(pieces) + 1):
-                if index == cut:
-                    if isinstance(behaviour, MidStreamError):
-                        yield _data(error_body(behaviour.message, behaviour.error_type))
-                        return
-                    if isinstance(behaviour, Disconnect):
-                        raise ConnectionAbortedError("fake: scripted disconnect mid-stream")
-                    if isinstance(behaviour, Hang):
-                        await pause(behaviour.seconds, self.stopping)
-                        if self.stopping.is_set():
-                            return
-                if index == len(pieces):
-                    break
-                if reply.delay:
-                    await pause(reply.delay, self.stopping)
-                yield chunk({"content": pieces[index]})
+            async for piece in play(behaviour, text, reply.delay, self.stopping):
+                if isinstance(piece, MidStreamError):
+                    yield _data(error_body(piece.message, piece.error_type))
+                    return
+                if piece is STOPPED:
+                    return
+                yield chunk({"content": piece})
             yield chunk({}, _finish(reply.stop_reason))
         options = body.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage"):
@@ -416,6 +367,25 @@ class FakeOpenAI(FakeModelServer):
             }
             yield _data({**base, "choices": [], "usage": usage})
         yield _data("[DONE]")
+
+
+def _completion(
+    model: str, message: dict[str, Any], finish: str, prompt: int, completion: int
+) -> dict[str, Any]:
+    """A non-streaming ``chat.completion`` object with one choice."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+        "system_fingerprint": None,
+    }
 
 
 def _call_id(call: FakeToolCall) -> str:
