@@ -226,11 +226,78 @@ def test_model_chain(config: dict[str, Any], chain: tuple[str | None, list[str]]
     assert model_chain(config) == chain
 
 
-def test_json5_and_missing_sources_fail_with_the_reason(tmp_path: Path) -> None:
+OPENCLAW_JSON5 = """// ~/.openclaw/openclaw.json: written by `openclaw onboard`, then edited by hand
+{
+  // which model answers, and who takes over when it is rate limited
+  agents: {
+    defaults: {
+      model: {
+        primary: "anthropic/claude-opus-4-5",
+        fallbacks: [
+          "anthropic/claude-3-7-sonnet-latest", // cheaper, same key
+          'anthropic/claude-3-5-haiku-latest',
+        ],
+      },
+      workspace: "~/.openclaw/workspace",
+      maxConcurrent: 4,
+    },
+  },
+  /* two profiles, so one can take over when the other fails (lesson 3) */
+  auth: {
+    order: { anthropic: ["anthropic:inteia", "anthropic:claude-cli",], },
+  },
+  gateway: { port: 18789, mode: "local", bind: "loopback", },
+  channels: { telegram: { enabled: true, dmPolicy: "pairing", }, },
+  messages: { ackReactionScope: "group-mentions", },
+}
+"""
+
+CLAWDBOT_JSON5 = """{
+  // Clawdbot era: a bare string model
+  agents: { defaults: { model: 'anthropic/claude-opus-4-5', }, },
+  commands: { native: "auto", },
+}
+"""
+
+
+def test_a_real_openclaw_json5_config_is_imported(env: dict[str, str]) -> None:
+    home = Path(env["HOME"])
+    d = openclaw_dir(home)
+    (d / "openclaw.json").write_text(OPENCLAW_JSON5)
+    done = nexus(env, "import", "openclaw")
+    assert done.returncode == 0, done.stderr
+    config = tomllib.loads((Path(env["NEXUS_HOME"]) / "nexus.toml").read_text())
+    assert config["models"] == {
+        "primary": "anthropic/claude-opus-4-5",
+        "fallbacks": ["anthropic/claude-3-7-sonnet-latest", "anthropic/claude-3-5-haiku-latest"],
+    }
+    state = json.loads((Path(env["NEXUS_HOME"]) / "auth-profiles.state.json").read_text())
+    assert state["order"]["anthropic"] == ["anthropic:inteia", "anthropic:claude-cli"]
+    assert "SECRET" not in done.stdout + done.stderr
+
+
+def test_a_clawdbot_json5_config_and_json5_profiles_are_read(tmp_path: Path) -> None:
+    d = clawdbot_dir(tmp_path)
+    (d / "clawdbot.json").write_text(CLAWDBOT_JSON5)
+    store = d / "agent" / "auth-profiles.json"
+    store.write_text(
+        "{ version: 1, profiles: { 'anthropic:default': "
+        "{ type: 'token', provider: 'anthropic', token: 'sk-ant-oat-SECRET-d', }, }, }"
+    )
+    source = read_source(d)
+    assert source.product == "Clawdbot"
+    assert model_chain(source.config) == ("anthropic/claude-opus-4-5", [])
+    assert set(source.profiles) == {"anthropic:work", "anthropic:default"}
+
+
+def test_broken_json5_and_missing_sources_fail_with_the_reason(tmp_path: Path) -> None:
     d = tmp_path / ".openclaw"
     d.mkdir()
-    (d / "openclaw.json").write_text('{ // comment\n "agents": {} }')
-    with pytest.raises(ImportFailed, match="JSON5"):
+    (d / "openclaw.json").write_text("{ // comment\n agents: {},\n gateway: { port: }\n}")
+    with pytest.raises(ImportFailed, match=r"openclaw.json is not valid JSON5 \(line 3: "):
+        read_source(d)
+    (d / "openclaw.json").write_bytes(b'{"agents": "\xff"}')
+    with pytest.raises(ImportFailed, match="not UTF-8"):
         read_source(d)
     with pytest.raises(ImportFailed, match="pass --from"):
         find_source(tmp_path / "nobody", None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import select
 import signal
 import socket
@@ -99,11 +100,28 @@ def test_a_descendant_holding_the_socket_is_killed_with_its_generation(home_both
     assert all(get_healthz(home.port) for _ in range(20))
 
 
-def test_a_hung_gateway_is_restarted_by_the_watchdog(home: Home) -> None:
+def test_a_stopped_gateway_is_replaced_after_two_missed_heartbeats(home: Home) -> None:
     home.supervise()
     gw = home.wait_ready()
+    time.sleep(0.7)  # ready longer than ready_uptime_s (0.5 s)
     started = time.monotonic()
     os.kill(gw["pid"], signal.SIGSTOP)
+    home.wait_ready(generation=2, timeout=10)
+    elapsed = time.monotonic() - started
+    last = home.gateway()["last_exit"]
+    assert last["cause"] == "stopped"
+    assert last["ending"] == "ready-then-died"  # it had served before it was stopped: at once
+    assert 0.35 <= elapsed < 0.95, f"2 x watchdog_interval_s = 0.4 s, but replaced after {elapsed:.2f}s"
+    assert not alive(gw["pid"])
+    assert get_healthz(home.port)
+
+
+def test_a_hung_gateway_is_restarted_by_the_watchdog(home: Home) -> None:
+    home.supervise("--hang-on-usr1")
+    gw = home.wait_ready()
+    time.sleep(0.3)
+    started = time.monotonic()
+    os.kill(gw["pid"], signal.SIGUSR1)  # its loop blocks: running, not stopped, silent
     home.wait_ready(generation=2, timeout=10)
     elapsed = time.monotonic() - started
     last = home.gateway()["last_exit"]
@@ -114,12 +132,41 @@ def test_a_hung_gateway_is_restarted_by_the_watchdog(home: Home) -> None:
 
 
 def test_a_gateway_without_heartbeats_is_restarted_by_the_liveness_probe(home: Home) -> None:
-    # no --notify: readiness from the first good probe; then SIGSTOP makes the probe fail 3 times
-    home.supervise("--silent", notify=False)
+    # no --notify: readiness from the first good probe; then a blocked loop fails the probe 3 times
+    home.supervise("--silent", "--hang-on-usr1", notify=False)
     gw = home.wait_ready()
-    os.kill(gw["pid"], signal.SIGSTOP)
+    os.kill(gw["pid"], signal.SIGUSR1)
     home.wait_ready(generation=2, timeout=10)
     assert home.gateway()["last_exit"]["cause"] == "liveness"
+
+
+def test_a_ready_child_killed_again_and_again_is_never_left_down(home: Home) -> None:
+    """The issue's run: kill -9 every 1.2-2.0 s, 8 times, with the default healthy_after_s (10 s) and
+    crash-loop rule (5 in 300 s): every ready generation that was killed is restarted at once."""
+    home.paths.config_file.write_text("[supervisor]\nwatchdog_interval_s = 0.2\n")
+    home.supervise()
+    home.wait_ready()
+    rng = random.Random(16)
+    back: list[float] = []
+    for _ in range(8):
+        gw = home.wait_ready(generation=len(back) + 1, timeout=5)
+        time.sleep(rng.uniform(1.2, 2.0) - (back[-1] if back else 0.0))
+        killed = time.monotonic()
+        os.kill(gw["pid"], signal.SIGKILL)
+        while not (
+            home.gateway().get("generation", 0) > gw["generation"] and get_healthz(home.port, timeout=0.5)
+        ):
+            assert time.monotonic() - killed < 1.1, f"left down after kill {len(back) + 1}"
+            time.sleep(0.005)
+        back.append(time.monotonic() - killed)
+    status = home.status()
+    gw = status["gateway"]
+    assert status["supervisor"]["state"] == "running" and status["supervisor"]["crash_loop"] is False
+    assert (gw["restarts_at_once_last_hour"], gw["restarts_escalated_last_hour"]) == (8, 0)
+    assert gw["last_exit"]["ending"] == "ready-then-died"
+    text = home.nexus("status").stdout
+    assert "8 at once after a ready generation died" in text and "escalating:" in text
+    assert max(back) < 1.0, back
 
 
 def test_down_with_a_gateway_that_ignores_sigterm_kills_it_after_the_grace_period(home: Home) -> None:

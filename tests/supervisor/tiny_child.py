@@ -10,6 +10,7 @@ or on ``--port``; sends ``READY=1`` and ``WATCHDOG=1`` heartbeats from its loop 
     --escape-holder      fork a grandchild that setsid()s and double-forks, holding the socket
     --no-ready           never send READY=1
     --silent             send nothing on NOTIFY_SOCKET (a program that knows no sd_notify)
+    --hang-on-usr1       SIGUSR1 blocks the loop for good (a deadlock: running, not stopped)
     --pidfile PATH       write "pid holder_pid" so tests can find every process
 """
 
@@ -125,6 +126,7 @@ def main() -> None:
     parser.add_argument("--escape-holder", action="store_true")
     parser.add_argument("--no-ready", action="store_true")
     parser.add_argument("--silent", action="store_true")
+    parser.add_argument("--hang-on-usr1", action="store_true")
     parser.add_argument("--pidfile")
     args = parser.parse_args()
     if args.exit_code is not None:
@@ -139,6 +141,8 @@ def main() -> None:
         sys.exit(args.exit_code)
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if args.hang_on_usr1:
+        signal.signal(signal.SIGUSR1, lambda *_: time.sleep(3600))
     sock = listening_socket(args.port)
     holders = []
     if args.group_holder:

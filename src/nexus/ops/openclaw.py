@@ -1,6 +1,7 @@
 """``nexus import openclaw``: bring an OpenClaw or Clawdbot install's model chain and credentials over.
 
-What is read (JSON-era layouts; JSON5 comments are refused with a clear message):
+What is read (every file as JSON5, as OpenClaw writes and reads them: comments, unquoted keys,
+single quotes, trailing commas; plain JSON is JSON5 too):
     <dir>/openclaw.json | clawdbot.json | moltbot.json
         agents.defaults.model             "provider/model", or {"primary": ..., "fallbacks": [...]}
         auth.order                        {"anthropic": ["anthropic:a", "anthropic:b"]}
@@ -74,15 +75,23 @@ def find_source(home: Path, given: Path | None) -> Path:
 
 
 def _json(path: Path) -> Any:
+    """One JSON5 document (the ``json5`` package, the reference grammar's Python port)."""
+    import json5  # only this command needs it
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ImportFailed(
-            f"{path} is not plain JSON ({exc.msg} at line {exc.lineno}): it may use JSON5 comments or "
-            "trailing commas; remove them (or export it with the other tool) and try again"
-        ) from exc
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ImportFailed(f"{path} cannot be read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    try:
+        return json5.loads(text)
+    except ValueError as exc:
+        line, _, what = str(exc).removeprefix("<string>:").partition(" ")
+        where = f"line {line}: {what}" if line.isdigit() else str(exc)
+        raise ImportFailed(
+            f"{path} is not valid JSON5 ({where}); fix that spot (OpenClaw refuses it too) and try again"
+        ) from exc
 
 
 def read_source(directory: Path) -> Source:

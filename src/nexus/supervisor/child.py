@@ -137,3 +137,11 @@ def describe_status(status: int) -> tuple[int | None, int | None]:
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status), None
     return None, None
+
+
+def process_stopped(pid: int) -> bool:
+    """True when ``pid`` is stopped by a signal (SIGSTOP, state T); not when a debugger traces it (t)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    except psutil.Error:
+        return False

@@ -245,7 +245,7 @@ def status(paths: NexusPaths, *, now: Callable[[], float] = time.time) -> dict[s
             gw.update(pid=None, state="stopped", started_at=None, ready_at=None)
     since = gw.get("ready_at") or gw.get("started_at")
     gw["uptime_s"] = round(t - since, 3) if gw.get("pid") and since else None
-    gw["restarts_last_hour"] = policy.restarts_in_last_hour(gw.get("restart_times") or [], t)
+    gw.update(policy.restart_counts(gw.get("restart_times") or [], gw.get("restart_kinds") or [], t))
     gw.setdefault("last_exit", None)
     return {"supervisor": sup, "gateway": gw}
 
@@ -262,7 +262,13 @@ def render_status(doc: Mapping[str, Any]) -> str:
         gw_line += f" (pid {gw['pid']}, generation {gw.get('generation')}"
         gw_line += f", up {uptime:.1f}s)" if uptime is not None else ")"
     lines.append(gw_line)
-    lines.append(f"restarts in the last hour: {gw.get('restarts_last_hour', 0)}")
+    restarts = f"restarts in the last hour: {gw.get('restarts_last_hour', 0)}"
+    if gw.get("restarts_last_hour"):
+        restarts += (
+            f" ({gw.get('restarts_at_once_last_hour', 0)} at once after a ready generation died, "
+            f"{gw.get('restarts_escalated_last_hour', 0)} escalated)"
+        )
+    lines.append(restarts)
     last = gw.get("last_exit")
     if last:
         how = (
@@ -270,7 +276,14 @@ def render_status(doc: Mapping[str, Any]) -> str:
             if last.get("signal")
             else f"code {last.get('code')}"
         )
-        lines.append(f"last exit:  {how}, cause {last.get('cause')}: {last.get('message')}")
+        line = f"last exit:  {how}, cause {last.get('cause')}: {last.get('message')}"
+        if last.get("ending"):
+            line += f"; {last['ending']}, {last.get('next')}"
+        lines.append(line)
+    rules = sup.get("restart_policy") or {}
+    if rules:
+        lines.append(f"policy:     at once: {rules.get('at_once')}")
+        lines.append(f"            escalating: {rules.get('escalating')}")
     if sup.get("state") == "crash-loop":
         lines.append(
             f"CRASH LOOP: the gateway keeps dying ({last.get('cause') if last else '?'}); "

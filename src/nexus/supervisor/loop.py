@@ -31,7 +31,7 @@ from nexus.common import Clock, SystemClock
 from nexus.config import SupervisorConfig
 from nexus.supervisor import policy
 from nexus.supervisor.cgroup import CgroupTree
-from nexus.supervisor.child import ChildSpec, Generation, describe_status, spawn
+from nexus.supervisor.child import ChildSpec, Generation, describe_status, process_stopped, spawn
 from nexus.supervisor.errors import PortHeldByForeign, SurvivorsRemain
 from nexus.supervisor.health import HealthUrl, probe
 from nexus.supervisor.kernel import KernelFeatures, set_child_subreaper
@@ -77,6 +77,9 @@ class _Watch:
 
     ready_at: float | None = None
     last_beat: float | None = None
+    last_ok: float | None = None
+    """Last sign of life after READY (a heartbeat or a good probe): a hung generation's uptime ends here."""
+    stopped_since: float | None = None
     probe_failures: int = 0
     status_text: str = ""
     kill_reason: str | None = None
@@ -117,8 +120,11 @@ class Supervisor:
         self.gen: Generation | None = None
         self.generation_number = 0
         self.failures = 0
-        self.unclean_exits: list[float] = []
+        self.quick_failures: list[float] = []
+        """Monotonic times of unclean escalating exits (never-ready, exits-soon): the crash-loop window."""
         self.restart_times: list[float] = []
+        self.restart_kinds: list[str] = []
+        """Parallel to ``restart_times``: the ending (``policy.Ending`` value) each restart followed."""
         self.last_exit: dict[str, Any] | None = None
         self.crash_loop = False
         self.next_start_at: float | None = None
@@ -300,17 +306,23 @@ class Supervisor:
     def _failed_check(self) -> str | None:
         w = self._watch
         assert self.gen is not None
+        now = self.clock.monotonic()
+        if process_stopped(self.gen.pid):
+            w.stopped_since = w.stopped_since if w.stopped_since is not None else now
+        else:
+            w.stopped_since = None
         return policy.liveness_failure(
-            now=self.clock.monotonic(),
+            now=now,
             started=self.gen.started_mono,
             ready_at=w.ready_at,
             last_beat=w.last_beat,
             probe_failures=w.probe_failures,
             cfg=self.cfg,
+            stopped_since=w.stopped_since,
         )
 
     def _next_check_in(self) -> float:
-        return max(0.02, min(0.25, self.cfg.watchdog_timeout_s / 10))
+        return max(0.02, min(0.25, self.cfg.watchdog_timeout_s / 10, policy.stopped_after_s(self.cfg) / 4))
 
     async def _stop_gracefully(self, gen: Generation) -> None:
         """SIGTERM + SIGCONT to the group, wait up to the grace period, then SIGKILL everything."""
@@ -376,15 +388,35 @@ class Supervisor:
         self.child_state = check_child(self.child_state, ChildState.EXITED)
 
     # ---- after an exit: the pure policy decides, the loop waits ----
+    def _ready_for(self, now: float) -> float | None:
+        """How long the generation was ready and alive: for one killed as hung, up to its last sign of life."""
+        w = self._watch
+        if w.ready_at is None:
+            return None
+        end = now
+        if w.kill_reason in HANG_REASONS:
+            end = w.last_ok if w.last_ok is not None else w.ready_at
+        return max(0.0, end - w.ready_at)
+
     async def _after_exit(self, gen: Generation, exit_: policy.Exit) -> None:
         now = self.clock.monotonic()
-        ready_for = None if self._watch.ready_at is None else now - self._watch.ready_at
-        if not exit_.clean and not exit_.requested:
-            self.unclean_exits.append(now)
-            self.unclean_exits = [
-                t for t in self.unclean_exits if now - t <= max(3600.0, self.cfg.crash_loop_window_s)
-            ]
+        ready_for = self._ready_for(now)
+        start_took = None if self._watch.ready_at is None else self._watch.ready_at - gen.started_mono
         cause, message = self._cause(gen, exit_)
+        decision = policy.decide(
+            exit_,
+            ready_for_s=ready_for,
+            start_took_s=start_took,
+            failures=self.failures,
+            quick_failure_times=self.quick_failures,
+            now=now,
+            cfg=self.cfg,
+            uniform=self.uniform,
+        )
+        if decision.quick_failure:
+            self.quick_failures = [
+                t for t in [*self.quick_failures, now] if now - t <= self.cfg.crash_loop_window_s
+            ]
         self.last_exit = {
             "code": exit_.code,
             "signal": exit_.signal,
@@ -394,24 +426,19 @@ class Supervisor:
             "at": self.clock.time(),
             "generation": gen.number,
             "ran_s": round(now - gen.started_mono, 3),
+            "ready_for_s": None if ready_for is None else round(ready_for, 3),
+            "ending": decision.ending.value,
+            "next": _next_words(decision),
         }
-        decision = policy.decide(
-            exit_,
-            ready_for_s=ready_for,
-            failures=self.failures,
-            unclean_exit_times=self.unclean_exits,
-            now=now,
-            cfg=self.cfg,
-            uniform=self.uniform,
-        )
         self.failures = decision.failures
         self.crash_loop = decision.crash_loop
         self.log.info(
-            "generation %d ended: %s (%s)%s",
+            "generation %d ended: %s (%s), %s; next: %s",
             gen.number,
             cause,
             message,
-            "" if exit_.requested else f"; next: {decision.action.value} in {decision.delay_s:.2f}s",
+            decision.ending.value,
+            _next_words(decision),
         )
         if decision.action is policy.Action.BLOCK:
             self._set_state(SupervisorState.BLOCKED)
@@ -425,8 +452,8 @@ class Supervisor:
             if decision.crash_loop:
                 self._set_state(SupervisorState.CRASH_LOOP)
                 self.log.error(
-                    "crash loop: %d unclean exits in %.0fs, last cause %s; next start in %.0fs",
-                    len([t for t in self.unclean_exits if now - t <= self.cfg.crash_loop_window_s]),
+                    "crash loop: %d quick failures in %.0fs, last cause %s; next start in %.0fs",
+                    len(self.quick_failures),
                     self.cfg.crash_loop_window_s,
                     cause,
                     decision.delay_s,
@@ -439,8 +466,15 @@ class Supervisor:
                 self._set_state(SupervisorState.BACKOFF)
             await self._wait_delay(decision.delay_s)
         if not self._stop:
-            self.restart_times = [t for t in self.restart_times if self.clock.time() - t <= 3600.0]
-            self.restart_times.append(self.clock.time())
+            wall = self.clock.time()
+            kept = [
+                (t, k)
+                for t, k in zip(self.restart_times, self.restart_kinds, strict=True)
+                if wall - t <= 3600
+            ]
+            kept.append((wall, decision.ending.value))
+            self.restart_times = [t for t, _ in kept]
+            self.restart_kinds = [k for _, k in kept]
         self.next_start_at = None
 
     def _cause(self, gen: Generation, exit_: policy.Exit) -> tuple[str, str]:
@@ -516,6 +550,7 @@ class Supervisor:
             fields = note.fields
             if fields.get("WATCHDOG") == "1":
                 self._watch.last_beat = now
+                self._watch.last_ok = now
             if fields.get("WATCHDOG") == "trigger":
                 self._watch.probe_failures = self.cfg.probe_failures
             if "STATUS" in fields:
@@ -529,6 +564,7 @@ class Supervisor:
     def _mark_ready(self) -> None:
         now = self.clock.monotonic()
         self._watch.ready_at = now
+        self._watch.last_ok = now
         if self._watch.last_beat is None and self.options.ready == READY_NOTIFY:
             self._watch.last_beat = now  # the watchdog is armed from READY=1 on
         if self.child_state == ChildState.STARTING:
@@ -551,6 +587,7 @@ class Supervisor:
                 ok = await probe(self.options.health, limit_s=self.cfg.probe_timeout_s)
                 if ok:
                     self._watch.probe_failures = 0
+                    self._watch.last_ok = self.clock.monotonic()
                     if self._watch.ready_at is None:
                         self._mark_ready()
                 elif self._watch.ready_at is not None:
@@ -635,6 +672,7 @@ class Supervisor:
                 "port": self.options.port,
                 "crash_loop": self.crash_loop,
                 "next_start_at": self.next_start_at,
+                "restart_policy": policy.policy_summary(self.cfg),
             },
             "gateway": {
                 "pid": gen.pid if alive and gen else None,
@@ -644,6 +682,7 @@ class Supervisor:
                 "ready_at": ready_wall if alive else None,
                 "status_text": self._watch.status_text,
                 "restart_times": list(self.restart_times),
+                "restart_kinds": list(self.restart_kinds),
                 "last_exit": self.last_exit,
             },
             "updated_at": now_wall,
@@ -654,7 +693,17 @@ _REASONS = {
     "watchdog": "sent no WATCHDOG=1 heartbeat in time (hung?)",
     "liveness": "failed its /healthz liveness probe repeatedly",
     "start-timeout": "did not become ready in time",
+    "stopped": "was stopped (SIGSTOP) and answered nobody",
 }
+HANG_REASONS = ("watchdog", "liveness", "stopped")
+
+
+def _next_words(decision: policy.Decision) -> str:
+    if decision.action is policy.Action.BLOCK:
+        return "blocked until the config or credentials change, or `nexus restart`"
+    if decision.delay_s <= 0:
+        return "restart at once"
+    return f"restart in {decision.delay_s:.2f}s" + (" (crash loop)" if decision.crash_loop else "")
 
 
 def _stat_all(paths: Sequence[Path]) -> list[tuple[int, int, int] | None]:
