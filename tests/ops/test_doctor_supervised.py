@@ -25,6 +25,8 @@ def test_live_gateway_is_ours_and_a_survivor_beside_it_is_killed(world: World) -
             "-m",
             "nexus",
             "supervise",
+            "--name",
+            "gateway",  # in the gateway's place: the doctor looks at the gateway's supervisor
             "--port",
             str(world.port),
             "--notify",

@@ -22,7 +22,7 @@ import pytest
 
 from nexus.common import NexusPaths
 from nexus.supervisor.control import down, sweep_home
-from nexus.supervisor.identity import marker_for
+from nexus.supervisor.identity import GATEWAY, marker_for, named_instances
 from nexus.supervisor.records import RunFiles
 from nexus.supervisor.sweep import find_marked
 
@@ -127,15 +127,26 @@ class Home:
         return proc
 
     def supervise(
-        self, *child_args: str, notify: bool = True, health: bool = True, watch: Path | None = None
+        self,
+        *child_args: str,
+        notify: bool = True,
+        health: bool = True,
+        watch: Path | None = None,
+        name: str | None = "gateway",
+        port: int | None = None,
     ) -> subprocess.Popen[bytes]:
-        args = ["supervise", "--port", str(self.port)]
+        """``nexus supervise`` of the tiny child; by default in the gateway's place (``--name gateway``)
+        so the home's status is its status; ``name=None`` lets the name derive from the command."""
+        port = self.port if port is None else port
+        args = ["supervise", "--port", str(port)]
+        if name is not None:
+            args += ["--name", name]
         if watch is not None:
             args += ["--watch", str(watch)]
         if notify:
             args.append("--notify")
         if health:
-            args += ["--health-url", f"http://127.0.0.1:{self.port}/healthz"]
+            args += ["--health-url", f"http://127.0.0.1:{port}/healthz"]
         return self.start(*args, "--", sys.executable, TINY_CHILD, *child_args)
 
     def status(self) -> dict[str, Any]:
@@ -179,10 +190,14 @@ class Home:
                 proc.wait(timeout=10)
             if proc.stdout:
                 proc.stdout.close()
-        with contextlib.suppress(Exception):
-            down(self.paths, timeout=15)  # a background supervisor, found by its lock
-        left = self.marked()
-        asyncio.run(sweep_home(self.paths, RunFiles.of(self.paths)))  # survivors and our cgroups
+        names = [GATEWAY, *(i.name for i in named_instances(self.paths))]
+        left = []
+        for name in names:
+            with contextlib.suppress(Exception):
+                down(self.paths, timeout=15, name=name)  # a background supervisor, found by its lock
+            left += [p.pid for p in find_marked(marker_for(self.paths, name))]
+            # survivors and our cgroups
+            asyncio.run(sweep_home(self.paths, RunFiles.of(self.paths, name), name=name))
         return left
 
 

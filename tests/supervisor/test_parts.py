@@ -212,7 +212,7 @@ def test_importing_the_supervisor_loads_no_gateway_model_or_ui_code() -> None:
 
 def test_a_stale_status_file_cannot_claim_a_running_supervisor(tmp_path: Path) -> None:
     from nexus.common import FileLock, NexusPaths
-    from nexus.supervisor import render_status, status
+    from nexus.supervisor import render_status, status, status_exit_code
     from nexus.supervisor.records import write_status
 
     paths = NexusPaths(home=tmp_path)
@@ -231,7 +231,8 @@ def test_a_stale_status_file_cannot_claim_a_running_supervisor(tmp_path: Path) -
     }
     write_status(files, snapshot)
     doc = status(paths, now=lambda: 3600.0)
-    assert doc["supervisor"] == {"pid": None, "state": "stopped"}  # nobody holds the lock
+    assert doc["supervisor"] == {"pid": None, "state": "stopped", "name": "gateway"}  # nobody holds the lock
+    assert status_exit_code(doc) == 3
     assert doc["gateway"]["pid"] is None and doc["gateway"]["state"] == "stopped"
     assert doc["gateway"]["restarts_last_hour"] == 2
     assert doc["gateway"]["last_exit"]["cause"] == "dependency"
@@ -246,6 +247,7 @@ def test_a_stale_status_file_cannot_claim_a_running_supervisor(tmp_path: Path) -
     finally:
         lock.release()
     assert live["supervisor"]["state"] == "running"
+    assert status_exit_code(live) == 0
     assert live["gateway"]["uptime_s"] == 2599.0  # since READY=1
     text = render_status(live)
     assert "gateway:    ready (pid 4242" in text

@@ -9,6 +9,11 @@ so a broken gateway import can never break the watchdog. See docs/supervisor.md.
 
 from nexus.supervisor.child import MARKER_ENV
 from nexus.supervisor.control import (
+    EXIT_NOT_READY,
+    EXIT_NOT_RUNNING,
+    EXIT_READY,
+    EXIT_STUCK,
+    EXIT_UNKNOWN,
     down,
     gateway_options,
     load_settings,
@@ -19,21 +24,30 @@ from nexus.supervisor.control import (
     signal_supervisor,
     start_background,
     status,
+    status_all,
+    status_exit_code,
 )
 from nexus.supervisor.errors import EXIT_PORT_FOREIGN, PortHeldByForeign, SupervisorError
 from nexus.supervisor.health import HealthUrl
-from nexus.supervisor.identity import marker_for
+from nexus.supervisor.identity import GATEWAY, Instance, marker_for
 from nexus.supervisor.kernel import KernelFeatures
 from nexus.supervisor.loop import Options, Supervisor
 from nexus.supervisor.records import GenerationRecord, RunFiles, load_generations
 from nexus.supervisor.states import ChildState, SupervisorState
 
 __all__ = [
+    "EXIT_NOT_READY",
+    "EXIT_NOT_RUNNING",
     "EXIT_PORT_FOREIGN",
+    "EXIT_READY",
+    "EXIT_STUCK",
+    "EXIT_UNKNOWN",
+    "GATEWAY",
     "MARKER_ENV",
     "ChildState",
     "GenerationRecord",
     "HealthUrl",
+    "Instance",
     "KernelFeatures",
     "Options",
     "PortHeldByForeign",
@@ -53,4 +67,6 @@ __all__ = [
     "signal_supervisor",
     "start_background",
     "status",
+    "status_all",
+    "status_exit_code",
 ]

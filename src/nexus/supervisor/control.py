@@ -1,7 +1,8 @@
 """The commands' logic: run a supervisor, find the running one, stop it, restart it, report on it.
 
-One supervisor per state directory, decided by ``flock`` on ``run/supervisor.lock`` (never ``pgrep``,
-never a bare pidfile): the kernel drops the lock when its holder dies, so a stale file cannot lie.
+One supervisor per state directory and name (``identity.Instance``: the gateway's is ``gateway``),
+decided by ``flock`` on its ``supervisor.lock`` (never ``pgrep``, never a bare pidfile): the kernel
+drops the lock when its holder dies, so a stale file cannot lie.
 The lock file also names its holder (pid and start time), which is how ``down`` and ``restart`` find
 whom to signal; the pid is trusted only while the lock is held and the start time matches.
 """
@@ -33,9 +34,9 @@ from nexus.supervisor import policy
 from nexus.supervisor.cgroup import CgroupTree
 from nexus.supervisor.errors import SupervisorError
 from nexus.supervisor.health import HealthUrl
-from nexus.supervisor.identity import marker_for
+from nexus.supervisor.identity import GATEWAY, Instance, named_instances
 from nexus.supervisor.kernel import KernelFeatures
-from nexus.supervisor.logs import SUPERVISOR_LOG, supervisor_logger
+from nexus.supervisor.logs import supervisor_logger
 from nexus.supervisor.loop import READY_NOTIFY, Options, Supervisor
 from nexus.supervisor.records import RunFiles, load_generations, read_status
 from nexus.supervisor.sweep import sweep
@@ -126,10 +127,13 @@ def run_supervisor(
     environ: Mapping[str, str] | None = None,
     config_problem: str | None = None,
     alerts: AlertsConfig | None = None,
+    name: str = GATEWAY,
 ) -> int | None:
-    """Run a supervisor in this process until it is stopped. None: another one already holds the lock."""
-    paths.ensure()
-    files = RunFiles.of(paths)
+    """Run supervisor ``name`` in this process until it is stopped. None: another one already holds its
+    lock. Crash-loop alerts go to ``[alerts] command`` for the gateway's supervisor only."""
+    me_as = Instance(paths, name)
+    me_as.ensure()
+    files = RunFiles.of(paths, name)
     lock = FileLock(files.lock)
     deadline = time.monotonic() + UP_LOCK_WAIT_S
     while not lock.try_acquire():
@@ -143,7 +147,7 @@ def run_supervisor(
             )
             return 1
         time.sleep(0.02)
-    logger = supervisor_logger(paths.logs, echo=echo)
+    logger = supervisor_logger(me_as.supervisor_log, echo=echo)
     try:
         me = psutil.Process()
         lock.write_owner(json.dumps({"pid": me.pid, "create_time": me.create_time()}))
@@ -155,12 +159,13 @@ def run_supervisor(
             options,
             cfg,
             files,
-            paths.logs,
-            marker=marker_for(paths),
+            me_as.output_log,
+            marker=me_as.marker,
+            name=name,
             features=KernelFeatures.detect(env),
             logger=logger,
             environ=env,
-            alert=_crash_loop_alerter(paths, alerts) if alerts is not None else None,
+            alert=_crash_loop_alerter(paths, alerts) if alerts is not None and me_as.is_gateway else None,
         )
         return asyncio.run(supervisor.run())
     except SupervisorError as exc:
@@ -226,18 +231,21 @@ def lock_owner(files: RunFiles) -> Owner | None:
     return Owner(pid, create_time)
 
 
-def lock_owner_of(paths: NexusPaths) -> Owner | None:
-    return lock_owner(RunFiles.of(paths))
+def lock_owner_of(paths: NexusPaths, name: str = GATEWAY) -> Owner | None:
+    return lock_owner(RunFiles.of(paths, name))
 
 
-def status(paths: NexusPaths, *, now: Callable[[], float] = time.time) -> dict[str, Any]:
+def status(paths: NexusPaths, *, name: str = GATEWAY, now: Callable[[], float] = time.time) -> dict[str, Any]:
     """The status document: ``{"supervisor": {pid, state, ...}, "gateway": {pid, state, uptime_s,
-    restarts_last_hour, last_exit: {code, signal, cause, ...}}}``; "stopped" when no lock holder."""
-    files = RunFiles.of(paths)
-    owner = lock_owner(files)
+    restarts_last_hour, last_exit: {code, signal, cause, ...}}}``; "stopped" when no lock holder.
+    For a named supervisor the supervised process is under ``"child"`` instead of ``"gateway"``."""
+    inst = Instance(paths, name)
+    files = RunFiles.of(paths, name)
+    owner = lock_owner(files) if files.lock.exists() else None  # looking never creates run/
     snap = read_status(files) or {}
     sup = dict(snap.get("supervisor") or {})
-    gw = dict(snap.get("gateway") or {})
+    sup.setdefault("name", name)
+    gw = dict(snap.get(inst.child_key) or {})
     t = now()
     if owner is None or sup.get("pid") != owner.pid:
         sup.update(pid=owner.pid if owner else None, state="starting" if owner else "stopped")
@@ -247,17 +255,55 @@ def status(paths: NexusPaths, *, now: Callable[[], float] = time.time) -> dict[s
     gw["uptime_s"] = round(t - since, 3) if gw.get("pid") and since else None
     gw.update(policy.restart_counts(gw.get("restart_times") or [], gw.get("restart_kinds") or [], t))
     gw.setdefault("last_exit", None)
-    return {"supervisor": sup, "gateway": gw}
+    gw.setdefault("state", "none")  # locked, no status written yet: the supervisor is starting
+    return {"supervisor": sup, inst.child_key: gw}
+
+
+def status_all(paths: NexusPaths, *, now: Callable[[], float] = time.time) -> dict[str, Any]:
+    """The gateway's status document, plus ``"supervise"``: every running named supervisor's, by name."""
+    doc = status(paths, now=now)
+    others = {i.name: status(paths, name=i.name, now=now) for i in named_instances(paths)}
+    doc["supervise"] = {n: d for n, d in others.items() if d["supervisor"].get("state") != "stopped"}
+    return doc
+
+
+EXIT_READY = 0
+EXIT_NOT_READY = 1
+EXIT_STUCK = 2
+EXIT_NOT_RUNNING = 3
+EXIT_UNKNOWN = 4
+
+
+def status_exit_code(doc: Mapping[str, Any]) -> int:
+    """``nexus status``'s exit code, after LSB ``status`` (and ``systemctl status``): 0 running and
+    ready; 1 running, not ready (starting, restarting, stopping); 2 running but stuck (crash loop, or
+    blocked on the config); 3 not running. 4 (status unknown) is the caller's, when nothing was readable."""
+    sup = doc.get("supervisor") or {}
+    child = doc.get("gateway") or doc.get("child") or {}
+    state = sup.get("state")
+    if state in (None, "stopped"):
+        return EXIT_NOT_RUNNING
+    if state in ("crash-loop", "blocked"):
+        return EXIT_STUCK
+    if state == "running" and child.get("state") == "ready":
+        return EXIT_READY
+    return EXIT_NOT_READY
 
 
 def render_status(doc: Mapping[str, Any]) -> str:
-    """The human form of :func:`status`."""
-    sup, gw = doc["supervisor"], doc["gateway"]
-    lines = [f"supervisor: {sup.get('state')}" + (f" (pid {sup['pid']})" if sup.get("pid") else "")]
+    """The human form of :func:`status` (and of :func:`status_all`'s named supervisors)."""
+    sup = doc["supervisor"]
+    named = "gateway" not in doc
+    gw = doc["child"] if named else doc["gateway"]
+    what = str(sup.get("name"))
+    head = f"supervisor {what!r}" if named else "supervisor"
+    lines = [f"{head}: {sup.get('state')}" + (f" (pid {sup['pid']})" if sup.get("pid") else "")]
     if sup.get("features"):
         lines[0] += f", containment: {sup['features']}"
+    if named and sup.get("command"):
+        lines.append(f"command:    {' '.join(sup['command'])}")
     uptime = gw.get("uptime_s")
-    gw_line = f"gateway:    {gw.get('state')}"
+    gw_line = f"{'child:' if named else 'gateway:':<12}{gw.get('state')}"
     if gw.get("pid"):
         gw_line += f" (pid {gw['pid']}, generation {gw.get('generation')}"
         gw_line += f", up {uptime:.1f}s)" if uptime is not None else ")"
@@ -284,39 +330,44 @@ def render_status(doc: Mapping[str, Any]) -> str:
     if rules:
         lines.append(f"policy:     at once: {rules.get('at_once')}")
         lines.append(f"            escalating: {rules.get('escalating')}")
+    flag = "" if not named else f" --name {what}"
     if sup.get("state") == "crash-loop":
         lines.append(
-            f"CRASH LOOP: the gateway keeps dying ({last.get('cause') if last else '?'}); "
-            "quick failures are retried at the backoff cap. See `nexus logs`."
+            f"CRASH LOOP: {'it' if named else 'the gateway'} keeps dying before it is ready or soon after "
+            f"({last.get('cause') if last else '?'}); retried at the backoff cap. See `nexus logs{flag}`."
         )
     if sup.get("state") == "blocked":
         lines.append(
-            "BLOCKED: the gateway cannot run as configured; fix nexus.toml or credentials "
-            "(picked up by itself) or run `nexus restart`."
+            f"BLOCKED: {'it' if named else 'the gateway'} cannot run as configured (exit 78); fix the config "
+            f"or credentials (picked up by itself) or run `nexus restart{flag}`."
         )
+    for other in (doc.get("supervise") or {}).values():
+        lines.append("")
+        lines.append(render_status(other))
     return "\n".join(lines)
 
 
-def signal_supervisor(paths: NexusPaths, sig: int) -> Owner | None:
-    """Send ``sig`` to the live supervisor of ``paths``; None (nothing sent) when there is none."""
-    owner = lock_owner(RunFiles.of(paths))
+def signal_supervisor(paths: NexusPaths, sig: int, *, name: str = GATEWAY) -> Owner | None:
+    """Send ``sig`` to the live supervisor ``name`` of ``paths``; None (nothing sent) when there is none."""
+    owner = lock_owner(RunFiles.of(paths, name))
     if owner is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(owner.pid, sig)
     return owner
 
 
-def down(paths: NexusPaths, *, timeout: float = 30.0) -> list[int]:
-    """Stop the supervisor (it stops the gateway), then kill any survivor of any generation of this
-    home, a supervisor killed by SIGKILL included. Returns the pids that would not die (empty: clean)."""
-    files = RunFiles.of(paths)
+def down(paths: NexusPaths, *, timeout: float = 30.0, name: str = GATEWAY) -> list[int]:
+    """Stop supervisor ``name`` (it stops its child), then kill any survivor of any of its generations,
+    a supervisor killed by SIGKILL included. Returns the pids that would not die (empty: clean)."""
+    Instance(paths, name).ensure()
+    files = RunFiles.of(paths, name)
     lock = FileLock(files.lock)
     deadline = time.monotonic() + timeout
     signalled: Owner | None = None
     while not lock.try_acquire():
         if time.monotonic() >= deadline:
             raise LockTimeout(
-                f"the supervisor did not stop within {timeout:.0f}s; see {supervisor_log(paths)}"
+                f"the supervisor did not stop within {timeout:.0f}s; see {Instance(paths, name).supervisor_log}"
             )
         owner = lock_owner(files)
         if owner is not None and owner != signalled:
@@ -327,7 +378,7 @@ def down(paths: NexusPaths, *, timeout: float = 30.0) -> list[int]:
     try:
         if signalled is not None:
             _wait_gone(signalled, limit_s=max(1.0, deadline - time.monotonic()))
-        return asyncio.run(sweep_home(paths, files))
+        return asyncio.run(sweep_home(paths, files, name=name))
     finally:
         lock.release()
 
@@ -350,8 +401,8 @@ def _wait_gone(owner: Owner, *, limit_s: float) -> None:
         time.sleep(0.01)
 
 
-async def sweep_home(paths: NexusPaths, files: RunFiles) -> list[int]:
-    marker = marker_for(paths)
+async def sweep_home(paths: NexusPaths, files: RunFiles, *, name: str = GATEWAY) -> list[int]:
+    marker = Instance(paths, name).marker
     pgids = []
     for record in load_generations(files):
         with contextlib.suppress(psutil.Error):
@@ -374,5 +425,5 @@ def wait_for(predicate: Callable[[], bool], *, timeout: float, poll: float = 0.0
     return predicate()
 
 
-def supervisor_log(paths: NexusPaths) -> Path:
-    return paths.logs / SUPERVISOR_LOG
+def supervisor_log(paths: NexusPaths, name: str = GATEWAY) -> Path:
+    return Instance(paths, name).supervisor_log

@@ -30,8 +30,8 @@ def rotating_handler(path: Path, *, max_bytes: int = MAX_BYTES, backups: int = B
     return handler
 
 
-def supervisor_logger(logs: Path, *, echo: bool) -> logging.Logger:
-    """The supervisor's own log: the rotating file, and stderr when running in the foreground."""
+def supervisor_logger(path: Path, *, echo: bool) -> logging.Logger:
+    """The supervisor's own log: the rotating file ``path``, and stderr when running in the foreground."""
     logger = logging.getLogger("nexus.supervisor")
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -39,7 +39,7 @@ def supervisor_logger(logs: Path, *, echo: bool) -> logging.Logger:
         logger.removeHandler(old)
         old.close()
     fmt = logging.Formatter("%(asctime)s supervisor[%(process)d] %(levelname)s %(message)s")
-    handler = rotating_handler(logs / SUPERVISOR_LOG)
+    handler = rotating_handler(path)
     handler.setFormatter(fmt)
     logger.addHandler(handler)
     if echo:

@@ -34,9 +34,10 @@ from nexus.supervisor.cgroup import CgroupTree
 from nexus.supervisor.child import ChildSpec, Generation, describe_status, process_stopped, spawn
 from nexus.supervisor.errors import PortHeldByForeign, SurvivorsRemain
 from nexus.supervisor.health import HealthUrl, probe
+from nexus.supervisor.identity import GATEWAY
 from nexus.supervisor.kernel import KernelFeatures, set_child_subreaper
 from nexus.supervisor.listener import PortInUse, bind_listener, port_holder
-from nexus.supervisor.logs import GATEWAY_LOG, OutputPump
+from nexus.supervisor.logs import OutputPump
 from nexus.supervisor.notify import NotifySocket
 from nexus.supervisor.records import (
     KEEP_GENERATIONS,
@@ -93,9 +94,10 @@ class Supervisor:
         options: Options,
         cfg: SupervisorConfig,
         files: RunFiles,
-        logs: Path,
+        output_log: Path,
         *,
         marker: str,
+        name: str = GATEWAY,
         features: KernelFeatures,
         logger: logging.Logger,
         clock: Clock | None = None,
@@ -108,8 +110,10 @@ class Supervisor:
         """Told the status document when a crash loop is named (the owner hears of it, not only the log)."""
         self.cfg = cfg
         self.files = files
-        self.logs = logs
+        self.output_log = output_log
+        """Where the child's stdout and stderr go (``logs/gateway.log`` for the gateway)."""
         self.marker = marker
+        self.name = name
         self.features = features
         self.log = logger
         self.clock = clock or SystemClock()
@@ -140,6 +144,10 @@ class Supervisor:
         self._restart = False
         self._signals: list[int] = []
 
+    @property
+    def _what(self) -> str:
+        return "the gateway" if self.name == GATEWAY else repr(self.name)
+
     # ---- control (safe to call from signal callbacks: they only record and wake) ----
     def request_stop(self) -> None:
         self._stop = True
@@ -163,7 +171,7 @@ class Supervisor:
                 except OSError as exc:  # fork/exec failed: EAGAIN, ENOMEM, a missing /bin/sh
                     self.failures += 1
                     delay = policy.backoff_delay(self.failures, self.cfg, uniform=self.uniform)
-                    self.log.error("could not start the gateway (%s); retrying in %.2fs", exc, delay)
+                    self.log.error("could not start %s (%s); retrying in %.2fs", self._what, exc, delay)
                     self._set_state(SupervisorState.BACKOFF)
                     await self._wait_delay(delay)
                     continue
@@ -271,7 +279,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         if gen.pidfd is not None:
             loop.add_reader(gen.pidfd, self._reap)
-        self._pump = OutputPump(self.logs / GATEWAY_LOG, echo=self.options.echo_output)
+        self._pump = OutputPump(self.output_log, echo=self.options.echo_output)
         loop.add_reader(gen.output_fd, self._on_output)
         if self.options.ready == READY_SPAWN:
             self._mark_ready()
@@ -443,8 +451,9 @@ class Supervisor:
         if decision.action is policy.Action.BLOCK:
             self._set_state(SupervisorState.BLOCKED)
             self.log.error(
-                "the gateway cannot run as configured (%s): not restarting; fix it and the change is "
+                "%s cannot run as configured (%s): not restarting; fix it and the change is "
                 "picked up by itself, or run `nexus restart`",
+                self._what,
                 message,
             )
             await self._wait_blocked()
@@ -489,7 +498,7 @@ class Supervisor:
         if exit_.signal is not None:
             return "crash", f"killed by {signal.Signals(exit_.signal).name}"
         if exit_.code == 78:
-            return "config", "exit 78: configuration or credentials unusable (see logs/gateway.log)"
+            return "config", f"exit 78: configuration or credentials unusable (see {self.output_log})"
         if exit_.code == 0:
             return "exit", "exited with status 0"
         if exit_.code in (126, 127):
@@ -665,6 +674,8 @@ class Supervisor:
             ready_wall = gen.started_wall + (self._watch.ready_at - gen.started_mono)
         return {
             "supervisor": {
+                "name": self.name,
+                "command": list(self.options.argv),
                 "pid": os.getpid(),
                 "state": self.state.value,
                 "started_at": self.started_at,
@@ -674,7 +685,7 @@ class Supervisor:
                 "next_start_at": self.next_start_at,
                 "restart_policy": policy.policy_summary(self.cfg),
             },
-            "gateway": {
+            ("gateway" if self.name == GATEWAY else "child"): {
                 "pid": gen.pid if alive and gen else None,
                 "generation": gen.number if gen else None,
                 "state": self.child_state.value,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nexus.common import NexusPaths, atomic_write_text
+from nexus.supervisor.identity import GATEWAY, Instance
 
 KEEP_GENERATIONS = 20
 GATEWAY_CAUSES = ("port", "config", "auth", "dependency", "crash")
@@ -25,8 +26,9 @@ class RunFiles:
     run: Path
 
     @classmethod
-    def of(cls, paths: NexusPaths) -> RunFiles:
-        return cls(paths.run)
+    def of(cls, paths: NexusPaths, name: str = GATEWAY) -> RunFiles:
+        """The gateway's (``run/``), or a named supervisor's (``run/supervise/NAME/``)."""
+        return cls(Instance(paths, name).run_dir)
 
     @property
     def lock(self) -> Path:
