@@ -18,7 +18,7 @@ from nexus.supervisor.policy import (
 )
 
 CFG = SupervisorConfig()  # 0.5 s doubling to 60 s, healthy after 10 s, reset after 600 s, 5 exits in 300 s,
-# ready-then-died after 0.5 s of ready (or as long as the start took)
+# ready-then-died after 0.5 s of ready
 
 
 def never_jitter() -> float:
@@ -58,97 +58,37 @@ def test_crash_loop_is_n_unclean_exits_within_the_window(
 RTD, NEVER, SOON = Ending.READY_THEN_DIED, Ending.NEVER_READY, Ending.EXITS_SOON
 LOOP4 = [96.0, 97.0, 98.0, 99.0]  # four earlier quick failures: one more is a crash loop (5 in 300 s)
 
+GO, BLOCK = Action.RESTART, Action.BLOCK
+
 CASES = [
-    # name, exit, ready_for, start_took, failures, earlier quick failures
-    #   -> action, delay, failures after, crash loop, ending
-    # ready-then-killed (or crashed by a signal): at once, every time, never a loop
-    ("killed after long health", Exit(None, 9), 30.0, 0.4, 0, [], Action.RESTART, 0.0, 0, False, RTD),
-    ("killed 1.2 s after ready", Exit(None, 9), 1.2, 0.45, 0, [], Action.RESTART, 0.0, 0, False, RTD),
-    (
-        "killed ready amid quick failures",
-        Exit(None, 9),
-        1.0,
-        0.05,
-        2,
-        LOOP4,
-        Action.RESTART,
-        0.0,
-        2,
-        False,
-        RTD,
-    ),
-    ("segfault after ready", Exit(None, 11), 2.0, 0.4, 0, [], Action.RESTART, 0.0, 0, False, RTD),
-    (
-        "ready exactly its meaningful uptime",
-        Exit(None, 9),
-        0.5,
-        0.2,
-        0,
-        [],
-        Action.RESTART,
-        0.0,
-        0,
-        False,
-        RTD,
-    ),
-    ("exit 1 after healthy_after_s", Exit(1), 11.0, 0.4, 6, [], Action.RESTART, 0.0, 6, False, RTD),
-    ("healthy 10 min resets the count", Exit(1), 700.0, 0.4, 6, [], Action.RESTART, 0.0, 0, False, RTD),
+    # name, exit, ready_for, failures, earlier quick failures -> action, delay, failures after, loop, ending
+    # ready, then killed or crashed by a signal: at once, every time, never a loop
+    ("killed after long health", Exit(None, 9), 30.0, 0, [], GO, 0.0, 0, False, RTD),
+    ("killed 1.2 s after ready", Exit(None, 9), 1.2, 0, [], GO, 0.0, 0, False, RTD),
+    ("killed ready amid quick failures", Exit(None, 9), 1.0, 2, LOOP4, GO, 0.0, 2, False, RTD),
+    ("segfault after ready", Exit(None, 11), 2.0, 0, [], GO, 0.0, 0, False, RTD),
+    ("ready exactly ready_uptime_s", Exit(None, 9), 0.5, 0, [], GO, 0.0, 0, False, RTD),
+    ("exit 1 after healthy_after_s", Exit(1), 11.0, 6, [], GO, 0.0, 6, False, RTD),
+    ("healthy 10 min resets the count", Exit(1), 700.0, 6, [], GO, 0.0, 0, False, RTD),
     # never ready: escalation, then the crash-loop cap
-    ("crash before ready", Exit(1), None, None, 0, [], Action.RESTART, 0.5, 1, False, NEVER),
-    ("killed before ready", Exit(None, 9), None, None, 1, [], Action.RESTART, 1.0, 2, False, NEVER),
-    ("fifth quick failure: the cap", Exit(1), None, None, 4, LOOP4, Action.RESTART, 60.0, 5, True, NEVER),
-    (
-        "old failures are outside the window",
-        Exit(1),
-        None,
-        None,
-        4,
-        [-250.0] * 4,
-        Action.RESTART,
-        8.0,
-        5,
-        False,
-        NEVER,
-    ),
+    ("crash before ready", Exit(1), None, 0, [], GO, 0.5, 1, False, NEVER),
+    ("killed before ready", Exit(None, 9), None, 1, [], GO, 1.0, 2, False, NEVER),
+    ("fifth quick failure: the cap", Exit(1), None, 4, LOOP4, GO, 60.0, 5, True, NEVER),
+    ("old failures are outside the window", Exit(1), None, 4, [-250.0] * 4, GO, 8.0, 5, False, NEVER),
     # exits soon: by itself within healthy_after_s, or dead before its uptime meant anything
-    ("exit 1 two seconds after ready", Exit(1), 2.0, 0.4, 2, [], Action.RESTART, 2.0, 3, False, SOON),
-    ("exit 1 soon, in a loop", Exit(1), 0.3, 0.05, 4, LOOP4, Action.RESTART, 60.0, 5, True, SOON),
-    ("clean exit soon: backoff, no loop", Exit(0), 0.1, 0.05, 0, LOOP4, Action.RESTART, 0.5, 1, False, SOON),
-    ("killed 0.2 s after ready", Exit(None, 9), 0.2, 0.05, 0, [], Action.RESTART, 0.5, 1, False, SOON),
-    ("ready 0.6 s after a 2 s start", Exit(None, 9), 0.6, 2.0, 0, [], Action.RESTART, 0.5, 1, False, SOON),
+    ("exit 1 two seconds after ready", Exit(1), 2.0, 2, [], GO, 2.0, 3, False, SOON),
+    ("exit 1 soon, in a loop", Exit(1), 0.3, 4, LOOP4, GO, 60.0, 5, True, SOON),
+    ("clean exit soon: backoff, no loop", Exit(0), 0.1, 0, LOOP4, GO, 0.5, 1, False, SOON),
+    ("killed 0.2 s after ready", Exit(None, 9), 0.2, 0, [], GO, 0.5, 1, False, SOON),
     # exit 78 stays blocking; a requested restart is at once
-    ("exit 78: block", Exit(78), None, None, 0, [], Action.BLOCK, 0.0, 0, False, Ending.CONFIG),
-    ("exit 78 after long health", Exit(78), 900.0, 0.4, 3, [], Action.BLOCK, 0.0, 3, False, Ending.CONFIG),
-    (
-        "requested restart",
-        Exit(None, 15, requested=True),
-        1.0,
-        0.4,
-        3,
-        [],
-        Action.RESTART,
-        0.0,
-        3,
-        False,
-        Ending.REQUESTED,
-    ),
+    ("exit 78: block", Exit(78), None, 0, [], BLOCK, 0.0, 0, False, Ending.CONFIG),
+    ("exit 78 after long health", Exit(78), 900.0, 3, [], BLOCK, 0.0, 3, False, Ending.CONFIG),
+    ("requested restart", Exit(None, 15, requested=True), 1.0, 3, [], GO, 0.0, 3, False, Ending.REQUESTED),
 ]
 
 
 @pytest.mark.parametrize(
-    (
-        "name",
-        "exit_",
-        "ready_for",
-        "start_took",
-        "failures",
-        "times",
-        "action",
-        "delay",
-        "after",
-        "loop",
-        "ending",
-    ),
+    ("name", "exit_", "ready_for", "failures", "times", "action", "delay", "after", "loop", "ending"),
     CASES,
     ids=[c[0] for c in CASES],
 )
@@ -156,7 +96,6 @@ def test_decide(
     name: str,
     exit_: Exit,
     ready_for: float | None,
-    start_took: float | None,
     failures: int,
     times: list[float],
     action: Action,
@@ -168,7 +107,6 @@ def test_decide(
     d = decide(
         exit_,
         ready_for_s=ready_for,
-        start_took_s=start_took,
         failures=failures,
         quick_failure_times=times,
         now=100.0,
@@ -188,7 +126,6 @@ def simulate_hour(*, runs_s: float, ready_after_s: float | None, exit_: Exit) ->
         d = decide(
             exit_,
             ready_for_s=ready_for,
-            start_took_s=ready_after_s,
             failures=failures,
             quick_failure_times=quick,
             now=now,

@@ -74,8 +74,8 @@ class SupervisorConfig(_Strict):
     grace_s: float = Field(default=10.0, gt=0, le=600)
     healthy_after_s: float = Field(default=10.0, gt=0, le=3600)
     ready_uptime_s: float = Field(default=0.5, gt=0, le=3600)
-    """A generation ready this long (and at least as long as its start took) that is then killed or
-    crashes is restarted at once, every time, and never counts toward a crash loop."""
+    """A generation ready this long that is then killed or crashes is restarted at once, every time,
+    and never counts toward a crash loop."""
     backoff_initial_s: float = Field(default=0.5, gt=0, le=600)
     backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
     backoff_reset_after_s: float = Field(default=600.0, gt=0, le=86_400)

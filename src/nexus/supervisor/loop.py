@@ -409,12 +409,10 @@ class Supervisor:
     async def _after_exit(self, gen: Generation, exit_: policy.Exit) -> None:
         now = self.clock.monotonic()
         ready_for = self._ready_for(now)
-        start_took = None if self._watch.ready_at is None else self._watch.ready_at - gen.started_mono
         cause, message = self._cause(gen, exit_)
         decision = policy.decide(
             exit_,
             ready_for_s=ready_for,
-            start_took_s=start_took,
             failures=self.failures,
             quick_failure_times=self.quick_failures,
             now=now,

@@ -16,10 +16,10 @@ every time. So first the ending is classified (:func:`classify`), then the endin
                        within healthy_after_s, or died before its uptime
                        was meaningful
 
-    meaningful uptime  ready for >= max(ready_uptime_s (0.5 s), the time it took to become ready):
-                       it served at least as long as its start cost. For a generation the supervisor
-                       killed as hung, only the time up to its last sign of life (heartbeat, good
-                       probe) counts.
+    meaningful uptime  ready for >= ready_uptime_s (0.5 s: about what one gateway start costs). For a
+                       generation the supervisor killed as hung, only the time up to its last sign of
+                       life (heartbeat, good probe) counts. (Not relative to the start's own duration:
+                       on a loaded machine that balloons, and a kill from outside would then wait.)
     escalate           exponential backoff with jitter (0.5 s doubling to 60 s); >= crash_loop_exits
                        unclean escalating exits within crash_loop_window_s is a crash loop: each further
                        start waits backoff_max_s (60 s), so at most ~60 starts an hour, named with its
@@ -106,15 +106,8 @@ def in_crash_loop(quick_failure_times: Sequence[float], now: float, cfg: Supervi
     return len(recent) >= cfg.crash_loop_exits
 
 
-def meaningful_uptime_s(start_took_s: float | None, cfg: SupervisorConfig) -> float:
-    """How long a generation must have been ready for its death to be restarted at once."""
-    return max(cfg.ready_uptime_s, start_took_s or 0.0)
-
-
-def classify(
-    exit: Exit, *, ready_for_s: float | None, start_took_s: float | None, cfg: SupervisorConfig
-) -> Ending:
-    """``ready_for_s``: how long it was ready and alive (None: never ready); ``start_took_s``: spawn to READY."""
+def classify(exit: Exit, *, ready_for_s: float | None, cfg: SupervisorConfig) -> Ending:
+    """``ready_for_s``: how long it was ready and alive (None: never ready)."""
     if exit.requested:
         return Ending.REQUESTED
     if exit.config_error:
@@ -123,7 +116,7 @@ def classify(
         return Ending.NEVER_READY
     if ready_for_s >= cfg.healthy_after_s:
         return Ending.READY_THEN_DIED
-    if exit.signal is not None and ready_for_s >= meaningful_uptime_s(start_took_s, cfg):
+    if exit.signal is not None and ready_for_s >= cfg.ready_uptime_s:
         return Ending.READY_THEN_DIED
     return Ending.EXITS_SOON
 
@@ -136,11 +129,10 @@ def decide(
     quick_failure_times: Sequence[float],
     now: float,
     cfg: SupervisorConfig,
-    start_took_s: float | None = None,
     uniform: Callable[[], float] = random.random,
 ) -> Decision:
     """What to do after ``exit``; ``quick_failure_times`` are the earlier quick failures (not this one)."""
-    ending = classify(exit, ready_for_s=ready_for_s, start_took_s=start_took_s, cfg=cfg)
+    ending = classify(exit, ready_for_s=ready_for_s, cfg=cfg)
     if ending is Ending.REQUESTED:
         return Decision(Action.RESTART, 0.0, failures, crash_loop=False, ending=ending)
     if ending is Ending.CONFIG:
@@ -162,7 +154,7 @@ def policy_summary(cfg: SupervisorConfig) -> dict[str, str]:
     """Both restart behaviours in words, for ``nexus status`` (human and ``--json``)."""
     return {
         "at_once": (
-            f"ready >= {cfg.ready_uptime_s:g}s (and as long as its start took) then killed or crashed, "
+            f"ready >= {cfg.ready_uptime_s:g}s then killed or crashed, "
             f"or ready >= {cfg.healthy_after_s:g}s then ended: restarted at once, every time"
         ),
         "escalating": (
