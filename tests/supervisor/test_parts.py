@@ -277,3 +277,31 @@ def test_load_settings_falls_back_to_the_last_good_config_then_defaults(tmp_path
 
     with pytest.raises(ConfigError, match="NEXUS_PORT"):
         load_settings(paths, environ={"NEXUS_PORT": "99999"})
+
+
+def test_the_proc_scan_and_the_psutil_walk_find_the_same_processes(tmp_path: Path) -> None:
+    """Both paths of ``sweep.scan``: by marker, by session, and our own children; never a stranger."""
+    import subprocess
+    import sys
+
+    from nexus.supervisor.sweep import scan
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    clean_env = {k: v for k, v in os.environ.items() if k != "NEXUS_SUPERVISOR_ID"}
+    marked = subprocess.Popen(sleeper, env={**clean_env, "NEXUS_SUPERVISOR_ID": "m1"}, start_new_session=True)
+    in_session = subprocess.Popen(sleeper, env=clean_env, start_new_session=True)
+    stranger = subprocess.Popen(
+        sleeper, env={**clean_env, "NEXUS_SUPERVISOR_ID": "m1x"}, start_new_session=True
+    )
+    try:
+        for proc in (Path("/proc"), tmp_path / "no-proc"):  # the /proc pass, then the psutil fallback
+            by_marker = {p.pid for p in scan("m1", proc=proc)}
+            assert by_marker == {marked.pid}
+            by_session = {p.pid for p in scan("none", sids=[in_session.pid], proc=proc)}
+            assert by_session == {in_session.pid}
+            children = {p.pid for p in scan("none", children=True, proc=proc)}
+            assert {marked.pid, in_session.pid, stranger.pid} <= children
+    finally:
+        for proc_ in (marked, in_session, stranger):
+            proc_.kill()
+            proc_.wait()

@@ -8,6 +8,7 @@ or on ``--port``; sends ``READY=1`` and ``WATCHDOG=1`` heartbeats from its loop 
     --exit-code N        exit with N at once (after writing --last-error CAUSE if given)
     --group-holder       fork a child that stays in our process group and holds the socket
     --escape-holder      fork a grandchild that setsid()s and double-forks, holding the socket
+                         (both in generation 1 only, NEXUS_GENERATION; later ones start clean)
     --no-ready           never send READY=1
     --silent             send nothing on NOTIFY_SOCKET (a program that knows no sd_notify)
     --hang-on-usr1       SIGUSR1 blocks the loop for good (a deadlock: running, not stopped)
@@ -145,9 +146,11 @@ def main() -> None:
         signal.signal(signal.SIGUSR1, lambda *_: time.sleep(3600))
     sock = listening_socket(args.port)
     holders = []
-    if args.group_holder:
+    first = os.environ.get("NEXUS_GENERATION", "1") == "1"  # a leak of the first generation only: its
+    # successors start clean, so whatever still swallows connections after a restart is the old leak
+    if args.group_holder and first:
         holders.append(spawn_holder(sock, escape=False))
-    if args.escape_holder:
+    if args.escape_holder and first:
         holders.append(spawn_holder(sock, escape=True))
     if args.pidfile:
         tmp = args.pidfile + ".tmp"

@@ -8,6 +8,11 @@ A generation's processes are found by every means available, because any one of 
     marker       every process whose environment carries our ``NEXUS_SUPERVISOR_ID``: this also finds
                  survivors of a supervisor that was ``kill -9``ed, and escapees where we are no subreaper
 A process that holds the port but has none of these marks is foreign and is never touched.
+
+Speed matters here: the sweep sits between a crash and the next start. On Linux one pass over
+``/proc`` reads each process's ``stat`` (session, parent, state) and, only when those do not already
+match, its ``environ``: about 1 ms for a few hundred processes, where a psutil walk per mark took
+~25 ms on a loaded 2-core machine. Elsewhere (no ``/proc``: macOS) psutil does the same walk.
 """
 
 from __future__ import annotations
@@ -32,9 +37,78 @@ def _is_alive(proc: psutil.Process) -> bool:
         return False
 
 
+PROC = Path("/proc")
+
+
+def scan(
+    marker: str, *, sids: Iterable[int] = (), children: bool = False, proc: Path = PROC
+) -> list[psutil.Process]:
+    """Live processes that carry ``marker``, are in one of the sessions ``sids``, or (``children``) are
+    our own children; never ourselves or our ancestors. One ``/proc`` pass where there is one."""
+    wanted = set(sids)
+    skip = _self_and_ancestors()
+    pids = _scan_proc(marker, wanted, os.getpid() if children else None, skip, proc)
+    if pids is None:  # no /proc: the psutil walk, one per mark
+        found = find_in_sessions(wanted, exclude=skip) + _find_marked_psutil(marker, skip)
+        return _unique(found + (own_children() if children else []))
+    return _procs(pids)
+
+
+def _scan_proc(
+    marker: str, sids: set[int], parent: int | None, skip: set[int], proc: Path
+) -> list[int] | None:
+    needle = f"{MARKER_ENV}={marker}".encode()
+    try:
+        entries = list(os.scandir(proc))
+    except OSError:
+        return None
+    found = []
+    for entry in entries:
+        if not entry.name.isdigit() or int(entry.name) in skip:
+            continue
+        stat = _read(f"{entry.path}/stat")
+        if stat is None:
+            continue  # gone meanwhile
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) < 4 or fields[0] in (b"Z", b"X"):
+            continue  # a zombie holds nothing: its parent only has to reap it
+        if int(fields[3]) in sids or (parent is not None and int(fields[1]) == parent):
+            found.append(int(entry.name))
+            continue
+        if fields[1] in (b"0", b"2"):
+            continue  # init and kernel threads (children of kthreadd): never ours
+        env = _read(f"{entry.path}/environ")
+        if env is None:
+            continue  # another user's (unreadable) or gone
+        if needle in env and needle in env.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def _read(path: str) -> bytes | None:
+    """A whole small /proc file with two syscalls and no Python file object (this runs per process)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def find_marked(marker: str, *, exclude: Iterable[int] = ()) -> list[psutil.Process]:
     """Live processes of this user whose environment carries ``marker`` (never ourselves)."""
-    skip = {*_self_and_ancestors(), *exclude}
+    return [p for p in scan(marker) if p.pid not in set(exclude)]
+
+
+def _find_marked_psutil(marker: str, skip: Iterable[int]) -> list[psutil.Process]:
+    skip = set(skip)
     uid = os.getuid()
     found: list[psutil.Process] = []
     for proc in psutil.process_iter():
@@ -115,9 +189,7 @@ async def sweep(
             CgroupTree.kill(path)
         for pgid in groups:
             kill_group(pgid, signal.SIGKILL)
-        left = find_in_sessions(groups) + find_marked(marker)
-        if use_children:
-            left += own_children()
+        left = scan(marker, sids=groups, children=use_children)
         for path in cg:
             left += [p for p in _procs(CgroupTree.pids(path)) if _is_alive(p)]
         kill_procs(left, signal.SIGKILL)
