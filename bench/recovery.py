@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/recovery.py [--rounds 10] [--quick] [--only nexus,supervisord,circus]
 
-Scenarios (each with the same tiny HTTP child, tests/supervisor/tiny_child.py; the crash one also with
-the real gateway, ``python -m nexus gateway run``):
-    crash      kill -9 of the child -> first 200 from /healthz (median of N), refused connections
+Scenarios (each with the same tiny HTTP child, tests/supervisor/tiny_child.py; crash and hang also with
+the real gateway, ``python -m nexus gateway run``, probed on ``GET /status`` with its token):
+    repeat     kill -9 of the child every 1.2-2.0 s (seeded), 8 times, polled every 5 ms: how long until
+               it answers again after each kill, how often it was still down at the next kill, refusals
+    crash      kill -9 of the child, ready 1.2 s -> first 200 (median of N), refused connections
     hang       SIGSTOP of the child -> first 200 again (or "never" within the bound)
     orphan     a setsid + double-forked grandchild keeps the socket; kill -9 the child -> 200, or never
     loop       a child that exits 1 at once: starts seen in a window, steady rate, final state
@@ -12,8 +14,8 @@ supervisord 4.3.0 and circus 0.19.0 are installed into ``.venv-bench`` by this s
 ``bench`` extra in pyproject.toml), never into the project venv. Every request goes to 127.0.0.1.
 
 Settings, the same for all where they exist: children restart automatically; Nexus runs with its
-defaults except ``healthy_after_s = 1`` (so the rounds need not wait 10 s each); supervisord with
-``autorestart=true``; circus with its defaults. Nothing else is tuned.
+defaults (``nexus up`` for the gateway, ``nexus supervise --name bench --notify --health-url`` for the
+tiny child); supervisord with ``autorestart=true``; circus with its defaults. Nothing else is tuned.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import argparse
 import contextlib
 import json
 import os
+import random
+import secrets
 import shlex
 import signal
 import socket
@@ -42,6 +46,8 @@ TINY = ROOT / "tests" / "supervisor" / "tiny_child.py"
 BENCH_VENV = ROOT / ".venv-bench"
 PY = sys.executable
 NEVER_AFTER_S = 15.0
+TOKEN = secrets.token_urlsafe(24)
+"""The gateway's token (NEXUS_GATEWAY_TOKEN) for this run: /status needs it."""
 
 
 def free_port() -> int:
@@ -50,12 +56,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def healthz(port: int, timeout: float) -> str:
-    """'ok', 'refused' or 'no' (timeout, reset, not 200) for one GET /healthz on 127.0.0.1."""
+def healthz(port: int, timeout: float, path: str = "/healthz") -> str:
+    """'ok', 'refused' or 'no' (timeout, reset, not 200) for one GET ``path`` on 127.0.0.1."""
+    auth = f"Authorization: Bearer {TOKEN}\r\n" if path == "/status" else ""
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
             conn.settimeout(timeout)
-            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            conn.sendall(request.encode())
             head = conn.recv(64)
     except ConnectionRefusedError:
         return "refused"
@@ -64,17 +72,19 @@ def healthz(port: int, timeout: float) -> str:
     return "ok" if head.startswith(b"HTTP/1.1 200") or head.startswith(b"HTTP/1.0 200") else "no"
 
 
-def until_answered(port: int, *, limit: float, step_timeout: float = 1.0) -> tuple[float | None, int]:
-    """Seconds until /healthz answers 200 (None: not within ``limit``) and connections refused meanwhile."""
+def until_answered(
+    port: int, *, limit: float, step_timeout: float = 1.0, path: str = "/healthz", poll: float = 0.002
+) -> tuple[float | None, int]:
+    """Seconds until ``path`` answers 200 (None: not within ``limit``) and connections refused meanwhile."""
     start = time.monotonic()
     refused = 0
     while time.monotonic() - start < limit:
-        result = healthz(port, min(step_timeout, max(0.05, limit - (time.monotonic() - start))))
+        result = healthz(port, min(step_timeout, max(0.05, limit - (time.monotonic() - start))), path)
         if result == "ok":
             return time.monotonic() - start, refused
         if result == "refused":
             refused += 1
-            time.sleep(0.002)
+        time.sleep(poll)
     return None, refused
 
 
@@ -115,7 +125,11 @@ class Subject:
         self.pidfile = pidfile
         self.proc: subprocess.Popen[bytes] | None = None
         self.env = dict(
-            os.environ, NEXUS_HOME=str(workdir / "home"), NEXUS_PORT=str(port), BENCH_DIR=str(workdir)
+            os.environ,
+            NEXUS_HOME=str(workdir / "home"),
+            NEXUS_PORT=str(port),
+            NEXUS_GATEWAY_TOKEN=TOKEN,
+            BENCH_DIR=str(workdir),
         )
         for key in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID"):
             self.env.pop(key, None)
@@ -174,31 +188,36 @@ class Nexus(Subject):
     name = "nexus"
 
     def start(self) -> None:
-        home = self.dir / "home"
-        home.mkdir(parents=True, exist_ok=True)
-        (home / "nexus.toml").write_text("[supervisor]\nhealthy_after_s = 1.0\n")
+        (self.dir / "home").mkdir(parents=True, exist_ok=True)
         if self.argv[:1] == ["gateway"]:
             cmd = [PY, "-m", "nexus", "up"]
         else:
-            cmd = [PY, "-m", "nexus", "supervise", "--port", str(self.port), "--notify"]
+            cmd = [PY, "-m", "nexus", "supervise", "--name", "bench", "--port", str(self.port), "--notify"]
             cmd += ["--health-url", f"http://127.0.0.1:{self.port}/healthz", "--", *self.argv]
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _status(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the status document, its supervised-process part): the gateway's, or supervisor bench's."""
+        gateway = self.argv[:1] == ["gateway"]
+        run = self.dir / "home" / "run"
+        path = run / "status.json" if gateway else run / "supervise" / "bench" / "status.json"
+        doc = json.loads(path.read_text())
+        return doc, doc["gateway" if gateway else "child"]
 
     def child_pid(self) -> int | None:
         if self.argv[:1] != ["gateway"]:
             return super().child_pid()
         try:
-            status = json.loads((self.dir / "home" / "run" / "status.json").read_text())
-            return status["gateway"]["pid"]
+            return self._status()[1]["pid"]
         except (OSError, ValueError, KeyError):
             return None
 
     def final_state(self) -> str:
         try:
-            status = json.loads((self.dir / "home" / "run" / "status.json").read_text())
-        except (OSError, ValueError):
+            status, child = self._status()
+        except (OSError, ValueError, KeyError):
             return "?"
-        last = status["gateway"].get("last_exit") or {}
+        last = child.get("last_exit") or {}
         state = f"{status['supervisor']['state']} (last cause: {last.get('cause')})"
         if status["supervisor"].get("next_start_at"):
             state += f", next start in {status['supervisor']['next_start_at'] - status['updated_at']:.0f}s"
@@ -281,9 +300,14 @@ def running(
     return manage()
 
 
+def probe_path(subject: Subject) -> str:
+    return "/status" if subject.argv[:1] == ["gateway"] else "/healthz"
+
+
 def ready(subject: Subject, limit: float = 30.0) -> int:
     """Wait until the child answers; return its pid."""
-    if not wait_for(lambda: subject.child_pid() and healthz(subject.port, 1.0) == "ok", limit):
+    path = probe_path(subject)
+    if not wait_for(lambda: subject.child_pid() and healthz(subject.port, 1.0, path) == "ok", limit):
         raise RuntimeError(f"{subject.name}: the child never answered on port {subject.port}")
     pid = subject.child_pid()
     assert pid is not None
@@ -296,11 +320,11 @@ def crash(kind: type[Subject], argv: list[str], rounds: int, *, pidfile: bool = 
     with running(kind, argv, pidfile=pidfile) as subject:
         for _ in range(rounds):
             pid = ready(subject)
-            time.sleep(1.2)  # ready longer than healthy_after_s (Nexus) and startsecs (supervisord)
+            time.sleep(1.2)  # ready longer than ready_uptime_s (Nexus) and startsecs (supervisord)
             if subject.pidfile is not None:
                 subject.pidfile.unlink(missing_ok=True)
             kill_pid(pid)
-            took, n = until_answered(subject.port, limit=NEVER_AFTER_S)
+            took, n = until_answered(subject.port, limit=NEVER_AFTER_S, path=probe_path(subject))
             if took is None:
                 return f"never within {NEVER_AFTER_S:.0f}s"
             wait_for(lambda p=pid: subject.child_pid() not in (None, p), 10.0)
@@ -312,12 +336,47 @@ def crash(kind: type[Subject], argv: list[str], rounds: int, *, pidfile: bool = 
     )
 
 
+def repeated_kill(kind: type[Subject], kills: int = 8, seed: int = 16) -> str:
+    """The issue's run: kill -9 every 1.2-2.0 s whatever the state, poll every 5 ms in between."""
+    rng = random.Random(seed)
+    back: list[float] = []
+    down = refused = 0
+    with running(kind, [PY, str(TINY)]) as subject:
+        ready(subject)
+        next_kill = time.monotonic() + rng.uniform(1.2, 2.0)
+        for i in range(kills):
+            time.sleep(max(0.0, next_kill - time.monotonic()))
+            pid = subject.child_pid()
+            killed = time.monotonic()
+            if subject.pidfile is not None:
+                subject.pidfile.unlink(missing_ok=True)
+            if pid is not None:
+                kill_pid(pid)
+            next_kill = killed + (rng.uniform(1.2, 2.0) if i < kills - 1 else 2.0)
+            took, n = until_answered(subject.port, limit=next_kill - killed, step_timeout=0.5, poll=0.005)
+            refused += n
+            if took is None or pid is None:
+                down += 1
+            else:
+                back.append(took)
+                wait_for(
+                    lambda p=pid: subject.child_pid() not in (None, p),
+                    max(0.05, next_kill - time.monotonic()),
+                )
+    answered = (
+        f"median {statistics.median(back):.3f}s (max {max(back):.3f}), " if back else "never answered, "
+    )
+    return f"back after each kill: {answered}left down {down}/{kills}; refused {refused}"
+
+
 def hang(kind: type[Subject], argv: list[str] | None = None, *, pidfile: bool = True) -> str:
     with running(kind, argv or [PY, str(TINY)], pidfile=pidfile) as subject:
         pid = ready(subject)
         time.sleep(1.2)
         kill_pid(pid, signal.SIGSTOP)
-        took, _ = until_answered(subject.port, limit=NEVER_AFTER_S, step_timeout=0.5)
+        took, _ = until_answered(
+            subject.port, limit=NEVER_AFTER_S, step_timeout=0.5, path=probe_path(subject)
+        )
         kill_pid(pid)
         return f"{took:.2f}s" if took is not None else f"never within {NEVER_AFTER_S:.0f}s"
 
@@ -364,7 +423,7 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         default="",
-        help="comma list of crash-tiny, crash-gateway, hang, hang-gateway, orphan, loop (default: all)",
+        help="comma list of repeat, crash-tiny, crash-gateway, hang, hang-gateway, orphan, loop (default: all)",
     )
     args = parser.parse_args()
     rounds = 3 if args.quick else args.rounds
@@ -377,9 +436,10 @@ def main() -> None:
         bench_venv()
     print(f"machine: {os.cpu_count()} cores, {sys.platform}; rounds={rounds}")
     scenarios: list[tuple[str, Callable[[type[Subject]], str]]] = [
+        ("repeat: kill -9 of a tiny child every 1.2-2.0 s, 8 times, polled every 5 ms", repeated_kill),
         ("crash-tiny: kill -9 of a tiny child", lambda k: crash(k, [PY, str(TINY)], rounds)),
         (
-            "crash-gateway: kill -9 of the real gateway",
+            "crash-gateway: kill -9 of the real gateway (answering GET /status)",
             lambda k: crash(k, ["gateway"], rounds, pidfile=False),
         ),
         ("hang: SIGSTOP of the child", hang),
