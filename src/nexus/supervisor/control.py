@@ -359,16 +359,17 @@ def signal_supervisor(paths: NexusPaths, sig: int, *, name: str = GATEWAY) -> Ow
 def down(paths: NexusPaths, *, timeout: float = 30.0, name: str = GATEWAY) -> list[int]:
     """Stop supervisor ``name`` (it stops its child), then kill any survivor of any of its generations,
     a supervisor killed by SIGKILL included. Returns the pids that would not die (empty: clean)."""
-    Instance(paths, name).ensure()
+    inst = Instance(paths, name)
+    if not inst.is_gateway and not inst.run_dir.exists():
+        return []  # that name never ran here: nothing to stop, and no directory made for it
+    inst.ensure()
     files = RunFiles.of(paths, name)
     lock = FileLock(files.lock)
     deadline = time.monotonic() + timeout
     signalled: Owner | None = None
     while not lock.try_acquire():
         if time.monotonic() >= deadline:
-            raise LockTimeout(
-                f"the supervisor did not stop within {timeout:.0f}s; see {Instance(paths, name).supervisor_log}"
-            )
+            raise LockTimeout(f"the supervisor did not stop within {timeout:.0f}s; see {inst.supervisor_log}")
         owner = lock_owner(files)
         if owner is not None and owner != signalled:
             with contextlib.suppress(ProcessLookupError):
