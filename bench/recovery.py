@@ -15,7 +15,8 @@ supervisord 4.3.0 and circus 0.19.0 are installed into ``.venv-bench`` by this s
 
 Settings, the same for all where they exist: children restart automatically; Nexus runs with its
 defaults (``nexus up`` for the gateway, ``nexus supervise --name bench --notify --health-url`` for the
-tiny child); supervisord with ``autorestart=true``; circus with its defaults. Nothing else is tuned.
+tiny child); supervisord with ``autorestart=true``; circus with its defaults plus ``copy_env`` (so its child sees the same
+``NEXUS_HOME`` and gateway token). Nothing else is tuned.
 """
 
 from __future__ import annotations
@@ -264,6 +265,7 @@ class Circus(Subject):
             f"[circus]\nendpoint = {self.endpoint}\npubsub_endpoint = tcp://127.0.0.1:{free_port()}\n"
             "statsd = False\n"
             f"[watcher:child]\ncmd = {argv[0]}\nargs = {shlex.join(argv[1:])}\nnumprocesses = 1\n"
+            "copy_env = True\n"  # the same NEXUS_HOME and token as the others (circus starts from none)
         )
         self.ctl = [str(bin_dir / "circusctl"), "--endpoint", self.endpoint]
         self.proc = subprocess.Popen(
