@@ -12,7 +12,7 @@ from tests.models.conftest import Events, ProfilesSource, RouterFactory, turn
 
 from nexus.common.clock import FakeClock
 from nexus.common.paths import NexusPaths
-from nexus.fakes._server import Error, Reply, Reset
+from nexus.fakes._server import Error, Hang, Reply, Reset
 from nexus.fakes.anthropic_server import FakeAnthropic
 from nexus.models.cooldown_store import JsonCooldownStore
 from nexus.models.router import Router
@@ -97,7 +97,7 @@ async def test_the_last_candidate_is_probed_instead_of_refusing_messages(
     assert router.cooldowns() == []
 
 
-async def test_waiters_share_a_failed_probe_instead_of_each_sending_one(
+async def test_after_a_failed_probe_the_next_waiter_probes_so_a_blip_costs_only_who_met_it(
     fake_anthropic: FakeAnthropic, make_router: RouterFactory
 ) -> None:
     fa = fake_anthropic
@@ -106,14 +106,48 @@ async def test_waiters_share_a_failed_probe_instead_of_each_sending_one(
     with pytest.raises(TurnFailed):
         await router.run(turn("first"), Events())
     fa.latency = 0.2
-    fa.script("claude-only", Error(500))
+    fa.script("claude-only", Error(500))  # the probe meets the tail of the blip; then it is over
+    results = await asyncio.gather(
+        *(router.run(turn(f"w{i}"), Events()) for i in range(4)), return_exceptions=True
+    )
+    assert sum(isinstance(r, TurnFailed) for r in results) == 1  # only the probe that met it
+    assert fa.count() == 1 + 2 + 2  # the first failure, two probes, two that went straight in
+    assert router.cooldowns() == []
+
+
+async def test_a_down_candidate_costs_each_waiting_message_at_most_one_request(
+    fake_anthropic: FakeAnthropic, make_router: RouterFactory
+) -> None:
+    fa = fake_anthropic
+    router = router_on(fa, make_router)
+    fa.always("claude-only", Error(500))
+    with pytest.raises(TurnFailed):
+        await router.run(turn("first"), Events())
+    fa.latency = 0.1
     results = await asyncio.gather(
         *(router.run(turn(f"w{i}"), Events()) for i in range(4)), return_exceptions=True
     )
     assert all(isinstance(r, TurnFailed) for r in results)
-    assert fa.count() == 2  # the first failure and one shared probe
+    assert fa.count() == 1 + 4  # one probe each, one after the other: never a stampede
+
+
+async def test_waiters_behind_a_hanging_probe_fail_at_once(
+    fake_anthropic: FakeAnthropic, make_router: RouterFactory
+) -> None:
+    fa = fake_anthropic
+    cfg = only_model()
+    cfg["providers"]["anthropic"]["first_token_timeout_s"] = 0.3
+    router = make_router(cfg, source(), {"ANTHROPIC_BASE_URL": fa.base_url})
+    fa.script("claude-only", Error(500))
+    with pytest.raises(TurnFailed):
+        await router.run(turn("first"), Events())
+    fa.always("claude-only", Hang(after_chunks=0))
+    results = await asyncio.gather(
+        *(router.run(turn(f"h{i}"), Events()) for i in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, TurnFailed) for r in results) and fa.count() == 2
     outcomes = sorted(r.attempts[-1].outcome for r in results if isinstance(r, TurnFailed))
-    assert outcomes == ["server", "skipped:probe_failed", "skipped:probe_failed", "skipped:probe_failed"]
+    assert outcomes == ["skipped:probe_failed", "skipped:probe_failed", "timeout"]
 
 
 async def test_a_servers_retry_after_is_honoured_even_for_the_last_candidate(

@@ -29,8 +29,13 @@ def ask(gw: GatewayProcess, session: str, text: str) -> dict[str, Any]:
     with httpx.Client(base_url=gw.base_url, headers={"Authorization": f"Bearer {gw.token}"}, timeout=30) as c:
         accepted = c.post("/api/messages", json={"session": session, "text": text})
         assert accepted.status_code == 202, accepted.text
-        result: dict[str, Any] = c.get(f"/api/runs/{accepted.json()['run_id']}", params={"wait": 20}).json()
-        return result
+        deadline = time.monotonic() + 60  # bounded; a loaded machine may need more than one long poll
+        while True:
+            result: dict[str, Any] = c.get(
+                f"/api/runs/{accepted.json()['run_id']}", params={"wait": 5}
+            ).json()
+            if result["status"] in ("done", "failed") or time.monotonic() > deadline:
+                return result
 
 
 def ready(gw: GatewayProcess) -> int:
@@ -45,7 +50,8 @@ def test_a_burst_of_resets_does_not_take_the_only_model_away(
         fake_anthropic.script("claude-only", *([Reset()] * 12))
         with ThreadPoolExecutor(16) as pool:
             runs = list(pool.map(lambda i: ask(gw, f"s{i}", f"m{i}"), range(16)))
-        assert sum(r["status"] == "done" for r in runs) >= 16 - 6  # each reset is retried once
+        statuses = [(r["status"], r.get("error") or r.get("reason")) for r in runs]
+        assert sum(r["status"] == "done" for r in runs) >= 16 - 6, statuses  # each reset is retried once
         assert ready(gw) == 200
         after = ask(gw, "later", "after the blip")
         assert after["status"] == "done" and after["text"] == "echo: after the blip"

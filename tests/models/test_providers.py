@@ -14,7 +14,7 @@ from nexus.fakes.anthropic_server import FakeAnthropic
 from nexus.fakes.openai_server import FakeOpenAI
 from nexus.models.errors import AuthFailed, ConnectionFailed
 from nexus.models.providers._common import StreamTimeouts, shared_client
-from nexus.models.providers.anthropic import AnthropicProvider
+from nexus.models.providers.anthropic import API_VERSION, AnthropicProvider
 from nexus.models.providers.openai_compat import OpenAICompatProvider
 from nexus.models.types import (
     ChatMessage,
@@ -73,7 +73,7 @@ async def test_anthropic_end_usage_history_and_connection_reuse(
             KEY.secret.reveal(),
             fresh.secret.reveal(),
         )
-        assert first.headers["anthropic-version"] == "2023-06-01" and "authorization" not in first.headers
+        assert first.headers["anthropic-version"] == API_VERSION and "authorization" not in first.headers
     finally:
         await provider.aclose()
 
@@ -227,3 +227,39 @@ async def test_openai_encodes_tool_calls_and_tool_messages_and_assembles_fragmen
         {"role": "tool", "tool_call_id": "toolu_a", "content": "sunny"},
         {"role": "tool", "tool_call_id": "toolu_b", "content": "error: no such city"},
     ]
+
+
+async def test_auth_headers_are_the_ones_the_sdk_sent_for_both_credential_kinds(
+    fake_anthropic: FakeAnthropic, http: httpx.AsyncClient
+) -> None:
+    """The old SDK-based adapter's configuration, replayed with the real SDK, against ours."""
+    import anthropic
+
+    oauth = Credential("p:o", CredentialKind.BEARER, Secret("sk-ant-oat01-0123456789"))
+    sdk_clients = [
+        anthropic.AsyncAnthropic(
+            api_key=KEY.secret.reveal(),
+            base_url=fake_anthropic.base_url,
+            max_retries=0,
+            default_headers={"X-Api-Key": KEY.secret.reveal(), "Authorization": anthropic.omit},  # type: ignore[dict-item]
+        ),
+        anthropic.AsyncAnthropic(
+            auth_token=oauth.secret.reveal(),
+            base_url=fake_anthropic.base_url,
+            max_retries=0,
+            default_headers={"anthropic-beta": "oauth-2025-04-20"},
+        ),
+    ]
+    provider = AnthropicProvider("anthropic", fake_anthropic.base_url, TIMEOUTS, client=http)
+    auth = ("x-api-key", "authorization", "anthropic-beta", "anthropic-version", "content-type")
+    try:
+        for sdk_client, credential in zip(sdk_clients, (KEY, oauth), strict=True):
+            await sdk_client.messages.create(
+                model="m", max_tokens=4, messages=[{"role": "user", "content": "q"}]
+            )
+            [_ async for _ in provider.stream(REQUEST, credential)]
+            theirs, ours = fake_anthropic.requests[-2].headers, fake_anthropic.requests[-1].headers
+            assert {k: theirs.get(k) for k in auth} == {k: ours.get(k) for k in auth}
+    finally:
+        for sdk_client in sdk_clients:
+            await sdk_client.close()

@@ -29,7 +29,7 @@ from nexus.models.cooldown import (
     credential_changed,
 )
 from nexus.models.cooldown_store import CooldownStore, Key, Outcome, RouterState
-from nexus.models.errors import ProviderError
+from nexus.models.errors import ModelFailureKind, ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Ledger:
         self._state = store.load()
         self._saved = dict(self._state.cooldowns)
         """The cooldowns as this ledger last read or wrote them: what is on disk, as far as we know."""
-        self._probing: dict[Key, asyncio.Future[bool]] = {}
+        self._probing: dict[Key, asyncio.Future[ModelFailureKind | None]] = {}
         self._dirty = False
         self._flushing: asyncio.Task[None] | None = None
 
@@ -84,13 +84,14 @@ class Ledger:
     def start_probe(self, key: Key) -> None:
         self._probing[key] = asyncio.get_running_loop().create_future()
 
-    def end_probe(self, key: Key, ok: bool = False) -> None:
+    def end_probe(self, key: Key, failure: ModelFailureKind | None = ModelFailureKind.UNKNOWN) -> None:
+        """The probe is over: ``failure`` None when it was answered, else how it failed."""
         future = self._probing.pop(key, None)
         if future is not None and not future.done():
-            future.set_result(ok)
+            future.set_result(failure)
 
-    def probe_in_flight(self, key: Key) -> asyncio.Future[bool] | None:
-        """The outcome (True: answered) of the probe another turn is sending, if one is."""
+    def probe_in_flight(self, key: Key) -> asyncio.Future[ModelFailureKind | None] | None:
+        """The outcome (None: answered; else the failure) of the probe another turn is sending."""
         return self._probing.get(key)
 
     # ---- writing

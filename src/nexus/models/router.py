@@ -257,11 +257,12 @@ class Router:
             self._ledger.start_probe(key)
         progress = _Progress()
         started_at = self._clock.time()
-        ok = False
+        failure: ModelFailureKind | None = ModelFailureKind.UNKNOWN
         try:
             await self._attempt(slot, credential, turn, budget, sink, progress)
-            ok = True
+            failure = None
         except ProviderError as err:
+            failure = err.kind
             walk.attempts.extend(progress.retried)
             walk.attempts.append(
                 AttemptRecord(slot.model, profile, err.kind.value, err.status, err.message[:300])
@@ -284,7 +285,7 @@ class Router:
             return None
         finally:
             if probing:
-                self._ledger.end_probe(key, ok)
+                self._ledger.end_probe(key, failure)
         walk.attempts.extend(progress.retried)
         walk.attempts.append(AttemptRecord(slot.model, profile, "ok"))
         self._ledger.succeeded(profile, slot.ref.model, key, started_at=started_at)
@@ -309,31 +310,35 @@ class Router:
         """Every candidate is cooling: probe the one back soonest rather than refuse the message.
 
         While another turn probes it, wait for that probe (within the deadline) instead of sending a
-        second request; if the probe answered, go; if it failed, the turn fails with its reason."""
+        request too: if it answered, go. If it failed fast (a reset, a 5xx), the next waiter probes in
+        turn, so a blip costs the messages that met it, not every message that waited; each message
+        sends at most one probe of its own. After a probe that timed out, waiters fail at once (the
+        candidate hangs: queueing behind it would only spend their deadlines)."""
         entries = [self._ledger.entry(s.profile_name or "", s.ref.model) for s, _ in cooling]
         index = last_resort(entries)
         if index is None:
             return None
         slot, key = cooling[index]
-        in_flight = self._ledger.probe_in_flight(key)
-        if in_flight is not None:
+        while (in_flight := self._ledger.probe_in_flight(key)) is not None:
             budget = walk.deadline - self._clock.monotonic()
             try:
                 async with asyncio.timeout(max(budget, 0.0)):
-                    answered = await asyncio.shield(in_flight)
+                    failure = await asyncio.shield(in_flight)
             except TimeoutError:
                 return None
-            if not answered:
+            if failure is None:
+                return await self._try(slot, key, False, turn, sink, walk, slots)
+            still = last_resort([self._ledger.entry(slot.profile_name or "", slot.ref.model)]) is not None
+            if failure is ModelFailureKind.TIMEOUT or not still:
                 walk.attempts.append(
                     AttemptRecord(
                         slot.model,
                         slot.profile_name,
                         "skipped:probe_failed",
-                        detail="the probe another message just sent failed",
+                        detail=f"the probe another message just sent failed ({failure.value})",
                     )
                 )
                 return None
-            return await self._try(slot, key, False, turn, sink, walk, slots)
         log.info("model %s: every candidate is cooling; probing it as the last resort", slot.model)
         return await self._try(slot, key, True, turn, sink, walk, slots)
 

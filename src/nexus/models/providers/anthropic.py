@@ -3,7 +3,7 @@
 Credentials per request, exactly as the official SDK sends them: an API key as ``x-api-key`` (and no
 ``Authorization``); an OAuth or long-lived token as ``Authorization: Bearer`` with
 ``anthropic-beta: oauth-2025-04-20`` (without it the API refuses OAuth tokens). Always
-``anthropic-version: 2023-06-01``.
+``anthropic-version`` as the pinned SDK sends it (:data:`API_VERSION`).
 
 Tools on the wire: ``tools: [{name, description, input_schema}]``; the conversation's blocks go as
 ``text``, ``tool_use`` and ``tool_result`` content blocks; a streamed ``tool_use`` block arrives as
@@ -44,7 +44,8 @@ from nexus.models.types import (
 )
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
-API_VERSION = "2023-06-01"
+API_VERSION = "2026-10-21"
+"""What the official SDK (anthropic 2.10) sends: the API version the Messages format here follows."""
 OAUTH_BETA = "oauth-2025-04-20"
 
 
