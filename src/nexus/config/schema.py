@@ -99,6 +99,61 @@ class AlertsConfig(_Strict):
     check_interval_s: float = Field(default=60.0, gt=0, le=86_400)
 
 
+class ModelPrice(_Strict):
+    """USD per million tokens, for the per-run cost estimate."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class AgentConfig(_Strict):
+    workspace: str | None = None
+    """Where the assistant's file tools and ``exec`` act; default ``$NEXUS_HOME/workspace``."""
+    max_steps: int = Field(default=25, ge=1, le=1000)
+    """Model calls per run; a run that needs more stops with a message saying so."""
+    max_tokens: int = Field(default=400_000, ge=1, le=100_000_000)
+    """Input + output tokens per run, summed over its model calls."""
+    max_run_s: float = Field(default=1800.0, gt=0, le=86_400)
+    """Wall time per run, counted from its first claim (a crash does not reset it)."""
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    """Estimated cost per run (from ``[agent.prices]``); unset: no cost cap."""
+    max_repeats: int = Field(default=3, ge=2, le=100)
+    """The same (tool, input, result) this many times in one run ends it."""
+    history_tool_chars: int = Field(default=2000, ge=0, le=1_000_000)
+    """Tool results in the history of later turns are cut to this many characters."""
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    """``provider/model`` -> price; models not listed cost nothing in the estimate."""
+
+
+ToolPolicy = Literal["allow", "ask", "deny"]
+
+
+class ToolsConfig(_Strict):
+    exec: ToolPolicy = "ask"
+    """``allow`` runs every command, ``ask`` asks the owner first, ``deny`` refuses them all."""
+    allow: list[str] = Field(default_factory=list)
+    """Command patterns (shell globs over the whole command) that run without asking."""
+    approval_timeout_s: float = Field(default=1800.0, gt=0, le=7 * 86_400)
+    exec_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
+    """Default for ``exec`` when the model gives no ``timeout_s``."""
+    exec_max_timeout_s: float = Field(default=600.0, gt=0, le=86_400)
+    """Upper bound of a model-given ``timeout_s``."""
+    output_chars: int = Field(default=20_000, ge=100, le=10_000_000)
+    """Characters of one tool result the model sees (head and tail kept, the middle cut)."""
+    exec_memory_mb: int = Field(default=2048, ge=16, le=1_048_576)
+    """Address-space limit of each ``exec`` process."""
+    exec_file_mb: int = Field(default=1024, ge=1, le=1_048_576)
+    """Largest file an ``exec`` process may write."""
+    read_max_bytes: int = Field(default=2_000_000, ge=1, le=1_000_000_000)
+    fetch_timeout_s: float = Field(default=20.0, gt=0, le=600)
+    fetch_max_bytes: int = Field(default=2_000_000, ge=1, le=100_000_000)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=30)
+    fetch_allow_private: bool = False
+    """Let ``web_fetch`` reach private and link-local addresses (LAN services)."""
+    fetch_allow_loopback: bool = False
+    """Let ``web_fetch`` reach 127.0.0.0/8 and ::1 (local services; the gateway itself)."""
+
+
 class NexusConfig(_Strict):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
@@ -106,6 +161,8 @@ class NexusConfig(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
     channels: dict[str, dict[str, object]] = Field(default_factory=dict)
     """Per-channel tables, validated by each channel's own manifest when the channel is enabled."""
 

@@ -107,6 +107,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE UNIQUE INDEX channel_pairings_code ON channel_pairings(channel, code);
     """,
+    # 3: approvals. One row per tool call that needs the owner's yes (keyed by the call, so a crash and
+    # a resume find the same approval under the same id), bound to the exact input it was asked for.
+    """
+    CREATE TABLE approvals (
+        id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        session TEXT,
+        call_key TEXT NOT NULL UNIQUE,
+        tool TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        subject_hash TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        decided_at REAL,
+        decided_by TEXT
+    );
+    CREATE INDEX approvals_pending ON approvals(expires_at) WHERE status = 'pending';
+    """,
 )
 
 

@@ -66,6 +66,14 @@ class RouteStore:
         ).fetchone()
         return _route(row) if row else None
 
+    def latest_for_session(self, session: str) -> Route | None:
+        """The chat a session's last channel message came from: where a message to it goes."""
+        row = self._conn.execute(
+            f"SELECT {_ROUTE} FROM channel_routes r WHERE r.session = ? ORDER BY r.created_at DESC LIMIT 1",
+            (session,),
+        ).fetchone()
+        return _route(row) if row else None
+
     def set_placeholder(self, route: Route, message_id: str) -> None:
         self._conn.execute(
             "UPDATE channel_routes SET placeholder_id = ? WHERE session = ? AND idempotency_key = ?",

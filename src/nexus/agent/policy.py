@@ -1,0 +1,54 @@
+"""Whether one tool call may run: pure, from the registry and ``[tools]``.
+
+``exec`` follows ``[tools] exec`` (allow | ask | deny); under ``ask``, a command matching one of
+``[tools] allow`` runs without asking. A pattern is a shell glob over the whole command, and a
+command with shell control characters (``;``, ``|``, ``&``, ``$``, backticks, redirections, newlines)
+never matches one, so ``git status*`` cannot let ``git status; rm -rf ~`` through.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Any
+
+from nexus.agent.journal import Judgement, ToolCall, Verdict
+from nexus.agent.registry import ToolRegistry
+from nexus.agent.tool import ToolError
+from nexus.config.schema import ToolsConfig
+
+SHELL_CONTROL = frozenset(";|&$`<>\n\r(){}\\")
+GATED = frozenset({"exec"})
+
+
+def command_allowed(command: str, patterns: list[str]) -> bool:
+    """True when an allow pattern covers the whole command and it has no shell control characters."""
+    text = command.strip()
+    if not text or any(ch in SHELL_CONTROL for ch in text):
+        return False
+    return any(fnmatch.fnmatchcase(text, pattern.strip()) for pattern in patterns if pattern.strip())
+
+
+def approval_subject(call: ToolCall, *, cwd: Path) -> dict[str, Any]:
+    """What the owner is asked about, exactly: the approval is bound to this."""
+    command = call.input.get("command") if isinstance(call.input, dict) else None
+    return {"command": command, "cwd": str(cwd)}
+
+
+def judge(call: ToolCall, *, registry: ToolRegistry, settings: ToolsConfig) -> Judgement:
+    try:
+        _tool, args = registry.parse(call.name, call.input)
+    except ToolError as exc:
+        return Judgement(Verdict.REFUSE, str(exc))
+    if call.name not in GATED:
+        return Judgement(Verdict.RUN)
+    if settings.exec == "deny":
+        return Judgement(
+            Verdict.REFUSE, 'exec is disabled on this gateway ([tools] exec = "deny"); do without it'
+        )
+    if settings.exec == "allow":
+        return Judgement(Verdict.RUN)
+    command = getattr(args, "command", "")
+    if command_allowed(command, settings.allow):
+        return Judgement(Verdict.RUN)
+    return Judgement(Verdict.ASK)
