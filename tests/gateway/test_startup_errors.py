@@ -28,6 +28,8 @@ def run_gateway(home: Path, env: dict[str, str] | None = None) -> subprocess.Com
     [
         ('[gateway]\nport = "abc"\n', "gateway.port"),
         ("[models]\nfalbacks = []\n", "models.falbacks: unknown key"),
+        ('[tools]\nexec = "sometimes"\n', "tools.exec"),
+        ("[agent]\nmax_steps = 0\n", "agent.max_steps"),
     ],
 )
 def test_config_error_exits_78_naming_the_key(tmp_path: Path, toml: str, named: str) -> None:

@@ -57,9 +57,9 @@ def known_secrets(
 
     env = os.environ if environ is None else environ
     found = [env[name] for name in key_variables(config) if env.get(name)]
-    token = read_token(paths, env)
-    if token is not None:
-        found.append(token.reveal())
+    for token in (read_token(paths, env), read_token(paths, {})):  # the override and the file
+        if token is not None:
+            found.append(token.reveal())
     try:
         store = ChannelSecrets(paths.home)
         for channel in store.channels():

@@ -133,7 +133,8 @@ async def run_command(
     reader = asyncio.create_task(pump())
     try:
         try:
-            await asyncio.wait_for(proc.wait(), timeout_s)
+            # not proc.wait(): on some Pythons it also waits for the pipes, which a background child holds
+            await asyncio.wait_for(exited(proc.pid), timeout_s)
         except TimeoutError:
             timed_out = True
             kill_tree(proc.pid)
@@ -157,6 +158,34 @@ async def run_command(
         timed_out=timed_out,
         elapsed_s=time.monotonic() - started,
     )
+
+
+async def exited(pid: int, *, pidfd: bool = True) -> None:
+    """Return once ``pid`` has exited, without reaping it (asyncio's child watcher does that).
+
+    pidfd where the kernel has it (readable at exit); a ``waitid(WNOWAIT)`` poll otherwise."""
+    loop = asyncio.get_running_loop()
+    fd = None
+    if pidfd:
+        with contextlib.suppress(AttributeError, OSError):
+            fd = os.pidfd_open(pid)
+    if fd is not None:
+        done = loop.create_future()
+        loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+        try:
+            await done
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+        return
+    while True:
+        try:
+            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is not None:
+            return
+        await asyncio.sleep(0.02)
 
 
 def _apply_limits(limits: Limits) -> None:
