@@ -46,7 +46,9 @@ async def test_runs_in_the_workspace_and_reports_the_exit_code(ctx: ToolContext)
     assert ok.content == "exit code 0\n(no output)" and not ok.is_error
 
 
-async def test_secrets_never_reach_the_environment(paths: NexusPaths, workspace: Workspace, tmp_path: Path) -> None:
+async def test_secrets_never_reach_the_environment(
+    paths: NexusPaths, workspace: Workspace, tmp_path: Path
+) -> None:
     token = ensure_token(paths, {})
     ChannelSecrets(paths.home).set("telegram", Secret("123456:telegram-bot-token-value"))
     config = NexusConfig(providers={"corp": ProviderConfig(api_key_env="CORP_LLM_KEY")})
@@ -89,7 +91,9 @@ async def test_timeout_is_bounded_by_the_config(workspace: Workspace, tmp_path: 
 
 async def test_output_cap_keeps_head_and_tail(workspace: Workspace, tmp_path: Path) -> None:
     ctx = make_ctx(workspace, tmp_path, settings=ToolsConfig(output_chars=1000))
-    result = await Exec().run(ExecInput(command="echo HEAD; head -c 200000 /dev/zero | tr '\\0' x; echo; echo TAIL"), ctx)
+    result = await Exec().run(
+        ExecInput(command="echo HEAD; head -c 200000 /dev/zero | tr '\\0' x; echo; echo TAIL"), ctx
+    )
     assert len(result.content) < 1200
     assert "HEAD" in result.content and "TAIL" in result.content and "bytes cut" in result.content
 

@@ -122,7 +122,7 @@ def _loop(n: int, content: str = "same") -> list:
     [
         (_loop(3), Limits(), 0, "repeats"),
         (
-            _loop(2, "x") + [ModelCalled("", (LS,)), started(LS), done(LS, "y")],
+            [*_loop(2, "x"), ModelCalled("", (LS,)), started(LS), done(LS, "y")],
             Limits(max_steps=3),
             0,
             "max_steps",

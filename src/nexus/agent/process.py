@@ -180,7 +180,7 @@ async def exited(pid: int, *, pidfd: bool = True) -> None:
         return
     while True:
         try:
-            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)  # noqa: ASYNC222 (WNOHANG)
         except ChildProcessError:
             return
         if info is not None:
