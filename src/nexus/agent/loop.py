@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from nexus.agent import journal as j
 from nexus.agent.events import ApprovalRequested, ApprovalResolved, LoopSink, ToolStep
 from nexus.agent.policy import GATED, approval_subject, judge
+from nexus.agent.process import reap_leftover
 from nexus.agent.registry import ToolRegistry, ToolSpec
 from nexus.agent.tool import ToolContext, ToolError, ToolResult, clip, summarize
 from nexus.agent.workspace import Workspace
@@ -201,6 +202,8 @@ class ToolLoop:
     def _close(self, run_id: str, ordinal: int, call: j.ToolCall, outcome: j.Outcome, reason: str) -> None:
         if outcome is j.Outcome.INTERRUPTED:
             spool = self._spool(call_key(run_id, ordinal, call.id))
+            if reap_leftover(spool):
+                log.warning("killed the leftover process tree of interrupted call %s", call.id)
             partial = _tail(spool, PARTIAL_CHARS)
             spool.unlink(missing_ok=True)
             reason = (

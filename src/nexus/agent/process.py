@@ -123,6 +123,7 @@ async def run_command(
         preexec_fn=lambda: _apply_limits(limits),
     )
     assert proc.stdout is not None
+    _write_pidfile(spool, proc.pid)
     timed_out = False
 
     async def pump() -> None:
@@ -151,6 +152,7 @@ async def run_command(
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(proc.wait(), 5)
         capture.close()
+        pidfile(spool).unlink(missing_ok=True)
     return Finished(
         exit_code=None if timed_out else proc.returncode,
         output=capture.text(),
@@ -158,6 +160,34 @@ async def run_command(
         timed_out=timed_out,
         elapsed_s=time.monotonic() - started,
     )
+
+
+def pidfile(spool: Path) -> Path:
+    return spool.with_suffix(".pid")
+
+
+def _write_pidfile(spool: Path, pid: int) -> None:
+    """Who to kill if the gateway dies under this command: pid and start time (pids get reused)."""
+    with contextlib.suppress(psutil.Error, OSError):
+        started = psutil.Process(pid).create_time()
+        pidfile(spool).write_text(f"{pid} {started}\n")
+
+
+def reap_leftover(spool: Path) -> bool:
+    """After a crash: kill the tree a command left running, if that very process is still there."""
+    path = pidfile(spool)
+    try:
+        raw_pid, raw_started = path.read_text().split()
+        pid, started = int(raw_pid), float(raw_started)
+    except (OSError, ValueError):
+        return False
+    killed = False
+    with contextlib.suppress(psutil.Error):
+        if abs(psutil.Process(pid).create_time() - started) < 0.01:
+            kill_tree(pid)
+            killed = True
+    path.unlink(missing_ok=True)
+    return killed
 
 
 async def exited(pid: int, *, pidfd: bool = True) -> None:
