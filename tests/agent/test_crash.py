@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,15 +31,11 @@ def _wait(predicate, timeout: float = 30.0) -> bool:
     return predicate()
 
 
-async def test_kill_9_mid_exec_then_resume(paths: NexusPaths, store: RunStore) -> None:
-    run, _ = store.accept(session="s", text="deploy")
-    store.claim(run.id)
-    counter = paths.workspace / "count"
-    pidfile = paths.workspace / "shell.pid"
-    command = f"echo $$ > {pidfile}; echo ran >> {counter}; echo started; sleep 120"
+def _crash_mid_exec(paths: NexusPaths, run_id: str, command: str, pidfile: Path) -> int:
+    """Run the worker until its exec printed, then kill -9 it; the pid of the command's shell."""
     err = (paths.home / "worker.err").open("wb")
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.agent.crash_worker", str(paths.home), run.id, command],
+        [sys.executable, "-m", "tests.agent.crash_worker", str(paths.home), run_id, command],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=err,
@@ -57,19 +54,34 @@ async def test_kill_9_mid_exec_then_resume(paths: NexusPaths, store: RunStore) -
             child.kill()
             child.wait(timeout=10)
         err.close()
-    assert psutil.pid_exists(shell_pid), "the command should have outlived the killed gateway"
-    assert [s.kind for s in store.steps(run.id)] == ["model_call", "tool_intent"]
+    assert shell_pid is not None
+    return shell_pid
 
-    model = ScriptedModel.of(j.ModelCalled("the deploy may have happened; checking first", model="m"))
-    end = await ToolLoop(store=store, world=make_world(paths, store)).run(
-        run.id, model=model, started_at=time.time()
-    )
-    assert end.text.startswith("the deploy may have happened")
-    (result,) = model.results()
-    assert result.outcome is j.Outcome.INTERRUPTED and result.is_error
-    assert "UNKNOWN" in result.content and "started" in result.content
-    assert counter.read_text() == "ran\n"  # never rerun
-    # the leftover tree of the dead gateway was killed at resume
-    assert _wait(
-        lambda: not psutil.pid_exists(shell_pid) or psutil.Process(shell_pid).status() == "zombie", 10
-    )
+
+async def test_kill_9_mid_exec_then_resume(paths: NexusPaths, store: RunStore) -> None:
+    run, _ = store.accept(session="s", text="deploy")
+    store.claim(run.id)
+    counter = paths.workspace / "count"
+    pidfile = paths.workspace / "shell.pid"
+    command = f"echo $$ > {pidfile}; echo ran >> {counter}; echo started; sleep 120"
+    shell_pid = _crash_mid_exec(paths, run.id, command, pidfile)
+    try:
+        assert psutil.pid_exists(shell_pid), "the command should have outlived the killed gateway"
+        assert [s.kind for s in store.steps(run.id)] == ["model_call", "tool_intent"]
+
+        model = ScriptedModel.of(j.ModelCalled("the deploy may have happened; checking first", model="m"))
+        end = await ToolLoop(store=store, world=make_world(paths, store)).run(
+            run.id, model=model, started_at=time.time()
+        )
+        assert end.text.startswith("the deploy may have happened")
+        (result,) = model.results()
+        assert result.outcome is j.Outcome.INTERRUPTED and result.is_error
+        assert "UNKNOWN" in result.content and "started" in result.content
+        assert counter.read_text() == "ran\n"  # never rerun
+        # the leftover tree of the dead gateway was killed at resume
+        assert _wait(
+            lambda: not psutil.pid_exists(shell_pid) or psutil.Process(shell_pid).status() == "zombie", 10
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(shell_pid, signal.SIGKILL)  # only ours, by its group id

@@ -97,7 +97,7 @@ async def test_size_and_time_caps(site: str, workspace: Workspace, tmp_path: Pat
     big = await _fetch(_ctx(workspace, tmp_path, fetch_max_bytes=1000), f"{site}/big")
     assert "cut at 1000 bytes" in big and big.count("x") <= 1000
     started = time.monotonic()
-    with pytest.raises(ToolError, match="within 0.5s"):
+    with pytest.raises(ToolError, match=r"within 0\.5s"):
         await _fetch(_ctx(workspace, tmp_path, fetch_timeout_s=0.5), f"{site}/slow")
     assert time.monotonic() - started < 2.5
 
