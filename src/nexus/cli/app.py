@@ -33,6 +33,7 @@ def _root(
 def _register() -> None:
     """Each command group registers itself; its heavy imports wait until one of its commands runs."""
     from nexus.cli import (
+        approvals_cmd,
         ask_cmd,
         auth_cmd,
         channels_cmd,
@@ -56,6 +57,7 @@ def _register() -> None:
         doctor_cmd,
         service_cmd,
         import_cmd,
+        approvals_cmd,
     ):
         group.register(app)
 

@@ -66,6 +66,15 @@ class GatewayHTTP:
         body = await self._call("GET", f"/api/sessions/{session}/history", params={"limit": limit})
         return list(body.get("runs") or [])
 
+    async def approvals(self, *, everything: bool = False) -> list[dict[str, Any]]:
+        body = await self._call("GET", "/api/approvals", params={"all": "1"} if everything else {})
+        return list(body.get("approvals") or [])
+
+    async def answer_approval(self, approval_id: str, *, approve: bool) -> dict[str, Any]:
+        verb = "approve" if approve else "deny"
+        body = await self._call("POST", f"/api/approvals/{approval_id}/{verb}")
+        return dict(body.get("approval") or {})
+
     async def _call(
         self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any
     ) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 
 from nexus.common.secret import Secret
+from nexus.gateway.approvals_api import approval_routes
 from nexus.gateway.bodies import BodyError, read_json
 from nexus.gateway.middleware import TokenAuthMiddleware
 from nexus.gateway.openai_compat import chat_completions, get_model, list_models, openai_error
@@ -145,6 +146,7 @@ def build_app(runtime: GatewayRuntime, *, token: Secret, port: int) -> ASGIApp:
         Route("/v1/models", openai_models),
         Route("/v1/models/{model_id:path}", openai_model),
         WebSocketRoute("/ws", ws_endpoint),
+        *approval_routes(runtime),
     ]
     app = Starlette(
         routes=routes,

@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from nexus import __version__
+from nexus.agent.loop import ApprovalBell
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import NexusConfig
 from nexus.gateway.events import EventBus
@@ -23,6 +24,7 @@ from nexus.gateway.persona import Persona
 from nexus.gateway.runner import ModelRouter, RunExecutor
 from nexus.protocol import events as ev
 from nexus.store import Run, RunStore, open_database
+from nexus.store.approvals import Approval, ApprovalStore
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ class GatewayRuntime:
             store=store, router=router, bus=self.bus, persona=Persona(paths.workspace), config=config
         )
         self.lanes = Lanes(self.executor.execute)
+        self.approvals = ApprovalStore(open_database(paths.state_db))
+        """Pending questions to the owner (tool calls under ``[tools] exec = "ask"``)."""
+        self.approval_bell = ApprovalBell()
         self._finished: dict[str, list[asyncio.Event]] = defaultdict(list)
         self.bus.listen(self._wake_waiters)
         self._tick_task: asyncio.Task[None] | None = None
@@ -78,6 +83,7 @@ class GatewayRuntime:
         await self.lanes.close()
         with contextlib.suppress(Exception):
             await self.router.aclose()
+        self.approvals.close()
         self.store.close()
 
     # -- messages ---------------------------------------------------------------------------------
@@ -127,6 +133,13 @@ class GatewayRuntime:
         if isinstance(event, ev.RunFinal | ev.RunError):
             for waiter in self._finished.get(event.run_id, ()):
                 waiter.set()
+
+    def answer_approval(self, approval_id: str, *, approve: bool, by: str) -> Approval:
+        """Approve or deny; wakes the waiting run and tells every client. Raises the store's errors."""
+        approval = self.approvals.decide(approval_id, approve=approve, by=by)
+        self.approval_bell.ring()
+        self.bus.publish(frames.EV_APPROVAL_RESOLVED, approval.to_api(), session=approval.session)
+        return approval
 
     # -- health -----------------------------------------------------------------------------------
 

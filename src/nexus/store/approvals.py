@@ -108,6 +108,9 @@ class ApprovalStore:
         self._conn = conn
         self._now = now
 
+    def close(self) -> None:
+        self._conn.close()
+
     def request(
         self,
         *,
