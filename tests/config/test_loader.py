@@ -39,7 +39,7 @@ def test_no_file_means_defaults(tmp_path: Path) -> None:
             '[providers.ollama]\nbase = "x"\n',
             "providers.ollama.base: unknown key; allowed here: api_key_env, base_url",
         ),
-        ("[nonsense]\n", "nonsense: unknown key; allowed here: alerts, auth, channels"),
+        ("[nonsense]\n", "nonsense: unknown key; allowed here: agent, alerts, auth, channels"),
         ("[gateway\n", "not valid TOML"),
     ],
 )
