@@ -125,8 +125,18 @@ class ToolLoop:
         self._sink = sink or (lambda _event: None)
 
     async def run(
-        self, run_id: str, *, model: ModelCaller, started_at: float, session: str | None = None
+        self,
+        run_id: str,
+        *,
+        model: ModelCaller,
+        started_at: float,
+        session: str | None = None,
+        sink: LoopSink | None = None,
     ) -> LoopEnd:
+        if sink is not None:
+            return await ToolLoop(store=self._store, world=self._world, bell=self._bell, sink=sink).run(
+                run_id, model=model, started_at=started_at, session=session
+            )
         world = self._world
         specs = world.registry.specs()
         last_model: str | None = None

@@ -15,16 +15,17 @@ from collections import defaultdict
 from typing import Any
 
 from nexus import __version__
-from nexus.agent.loop import ApprovalBell
+from nexus.agent.loop import ApprovalBell, ToolLoop
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import NexusConfig
 from nexus.gateway.events import EventBus
 from nexus.gateway.lanes import Lanes
 from nexus.gateway.persona import Persona
 from nexus.gateway.runner import ModelRouter, RunExecutor
+from nexus.gateway.tools_host import announce_in_chats, build_tool_world, may_answer, parse_reply
 from nexus.protocol import events as ev
 from nexus.store import Run, RunStore, open_database
-from nexus.store.approvals import Approval, ApprovalStore
+from nexus.store.approvals import Approval, ApprovalClosed, ApprovalNotFound, ApprovalStore
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,13 @@ class GatewayRuntime:
             store=store, router=router, bus=self.bus, persona=Persona(paths.workspace), config=config
         )
         self.lanes = Lanes(self.executor.execute)
-        self.approvals = ApprovalStore(open_database(paths.state_db))
+        self._agent_db = open_database(paths.state_db)
+        self.tool_world = build_tool_world(config, paths, self._agent_db)
+        self.approvals = self.tool_world.approvals or ApprovalStore(self._agent_db)
         """Pending questions to the owner (tool calls under ``[tools] exec = "ask"``)."""
         self.approval_bell = ApprovalBell()
+        self.tool_loop = ToolLoop(store=store, world=self.tool_world, bell=self.approval_bell)
+        announce_in_chats(self.bus, self._agent_db)
         self._finished: dict[str, list[asyncio.Event]] = defaultdict(list)
         self.bus.listen(self._wake_waiters)
         self._tick_task: asyncio.Task[None] | None = None
@@ -83,7 +88,7 @@ class GatewayRuntime:
         await self.lanes.close()
         with contextlib.suppress(Exception):
             await self.router.aclose()
-        self.approvals.close()
+        self._agent_db.close()
         self.store.close()
 
     # -- messages ---------------------------------------------------------------------------------
@@ -101,6 +106,8 @@ class GatewayRuntime:
         run, created = self.store.accept(
             session=session, text=text, channel=channel, sender=sender, idempotency_key=idempotency_key
         )
+        if created and self._answer_if_reply(run):
+            return run, created
         if created:
             ahead = self.store.ahead_of(run)
             self.bus.publish(ev.RunAccepted(run_id=run.id, session=session, ahead=ahead, message=text))
@@ -133,6 +140,33 @@ class GatewayRuntime:
         if isinstance(event, ev.RunFinal | ev.RunError):
             for waiter in self._finished.get(event.run_id, ()):
                 waiter.set()
+
+    def _answer_if_reply(self, run: Run) -> bool:
+        """A ``/approve ID`` / ``/deny ID`` message is answered now, not queued behind the waiting run."""
+        reply = parse_reply(run.text)
+        if reply is None:
+            return False
+        approve, approval_id = reply
+        approval = self.approvals.get(approval_id)
+        if approval is None or not may_answer(approval, session=run.session, channel=run.channel):
+            return False  # not ours to answer: an ordinary message for the model
+        try:
+            answered = self.answer_approval(
+                approval_id, approve=approve, by=f"{run.channel}:{run.sender or '-'}"
+            )
+            command = answered.subject.get("command")
+            text = f"{'Approved' if approve else 'Denied'}: `{command}` ({approval_id})."
+        except (ApprovalClosed, ApprovalNotFound) as exc:
+            text = f"Nothing changed: {exc}."
+        self.store.claim(run.id)
+        done = self.store.finish(run.id, answer=text, model="nexus")
+        self.bus.publish(
+            frames.EV_RUN_ACCEPTED,
+            {"run_id": run.id, "session": run.session, "ahead": 0, "message": run.text},
+            session=run.session,
+        )
+        self.bus.publish(frames.EV_RUN_FINAL, done.to_api(), session=run.session)
+        return True
 
     def answer_approval(self, approval_id: str, *, approve: bool, by: str) -> Approval:
         """Approve or deny; wakes the waiting run and tells every client. Raises the store's errors."""
