@@ -163,6 +163,7 @@ def input_hash(name: str, value: Any) -> str:
 
 def totals(journal: Sequence[Entry]) -> Totals:
     calls: dict[str, ToolCall] = {}
+    hashes: dict[str, str] = {}
     model_calls = tokens = 0
     cost = 0.0
     repeats: Counter[tuple[str, str, str]] = Counter()
@@ -172,10 +173,14 @@ def totals(journal: Sequence[Entry]) -> Totals:
             tokens += entry.input_tokens + entry.output_tokens
             cost += entry.cost_usd
             calls = {c.id: c for c in entry.calls}
+            hashes = {}
+        elif isinstance(entry, ToolStarted):
+            hashes[entry.call_id] = entry.input_hash  # hashed once, when the intent was committed
         elif isinstance(entry, ToolFinished) and entry.outcome in (Outcome.DONE, Outcome.ERROR):
             call = calls.get(entry.call_id)
             if call is not None:
-                repeats[(call.name, input_hash(call.name, call.input), entry.content)] += 1
+                digest = hashes.get(call.id) or input_hash(call.name, call.input)
+                repeats[(call.name, digest, entry.content)] += 1
     return Totals(model_calls=model_calls, tokens=tokens, cost_usd=cost, repeats=dict(repeats))
 
 

@@ -123,6 +123,7 @@ class ToolLoop:
         self._world = world
         self._bell = bell or ApprovalBell()
         self._sink = sink or (lambda _event: None)
+        self._journal: list[j.Entry] = []
 
     async def run(
         self,
@@ -133,15 +134,20 @@ class ToolLoop:
         session: str | None = None,
         sink: LoopSink | None = None,
     ) -> LoopEnd:
-        if sink is not None:
-            return await ToolLoop(store=self._store, world=self._world, bell=self._bell, sink=sink).run(
-                run_id, model=model, started_at=started_at, session=session
-            )
+        # one driver per run: its journal and sink are its own, the store, world and bell are shared
+        driver = ToolLoop(store=self._store, world=self._world, bell=self._bell, sink=sink or self._sink)
+        return await driver._drive(run_id, model=model, started_at=started_at, session=session)
+
+    async def _drive(
+        self, run_id: str, *, model: ModelCaller, started_at: float, session: str | None
+    ) -> LoopEnd:
         world = self._world
         specs = world.registry.specs()
         last_model: str | None = None
+        # read once; afterwards this loop is the run's only writer and appends what it commits
+        journal = load_journal(self._store, run_id)
+        self._journal = journal
         while True:
-            journal = load_journal(self._store, run_id)
             ordinal = sum(1 for e in journal if isinstance(e, j.ModelCalled))
             decision = j.decide(
                 journal,
@@ -158,6 +164,7 @@ class ToolLoop:
                 called = await model(journal, specs)
                 last_model = called.model
                 self._store.add_step(run_id, j.MODEL_STEP, j.model_payload(called))
+                journal.append(called)
             elif isinstance(decision, j.Close):
                 for call, outcome, reason in decision.results:
                     self._close(run_id, ordinal, call, outcome, reason)
@@ -175,7 +182,9 @@ class ToolLoop:
             tool = self._world.registry.get(call.name)
             side = tool.side_effect.value if tool is not None else "unknown"
             key = call_key(run_id, ordinal, call.id)
-            self._store.add_step(run_id, j.INTENT_STEP, j.intent_payload(call, side_effect=side, key=key))
+            payload = j.intent_payload(call, side_effect=side, key=key)
+            self._store.add_step(run_id, j.INTENT_STEP, payload)
+            self._journal.append(j.ToolStarted(call.id, call.name, payload["input_hash"]))
             self._emit(run_id, call, "started")
         await asyncio.gather(*(self._run_one(run_id, ordinal, call) for call in calls))
 
@@ -226,6 +235,7 @@ class ToolLoop:
     def _commit(self, run_id: str, call: j.ToolCall, result: ToolResult, outcome: j.Outcome) -> None:
         finished = j.ToolFinished(call.id, result.content, result.is_error, outcome)
         self._store.add_step(run_id, j.RESULT_STEP, j.result_payload(call, finished))
+        self._journal.append(finished)
         self._emit(run_id, call, outcome.value, summarize(result.content, 200))
 
     def _spool(self, key: str) -> Path:

@@ -31,6 +31,7 @@ class DuplicateTool(ValueError):
 class ToolRegistry:
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self._specs: list[ToolSpec] | None = None
         for tool in tools:
             self.register(tool)
 
@@ -38,6 +39,7 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise DuplicateTool(f"a tool named {tool.name!r} is already registered")
         self._tools[tool.name] = tool
+        self._specs = None
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
@@ -46,10 +48,12 @@ class ToolRegistry:
         return sorted(self._tools)
 
     def specs(self) -> list[ToolSpec]:
-        return [
-            ToolSpec(name=t.name, description=t.description, input_schema=_schema(t.Input))
-            for t in (self._tools[n] for n in self.names())
-        ]
+        if self._specs is None:  # schemas are derived once, not per model call
+            self._specs = [
+                ToolSpec(name=t.name, description=t.description, input_schema=_schema(t.Input))
+                for t in (self._tools[n] for n in self.names())
+            ]
+        return list(self._specs)
 
     def parse(self, name: str, raw: Any) -> tuple[Tool, ToolInput]:
         """The tool and its validated input, or a ToolError the model can act on."""

@@ -1,0 +1,138 @@
+"""Tool-loop benchmark: what the durable loop costs per tool step, excluding the model and the tool.
+
+    make bench                     # or: .venv/bin/python bench/tools.py [--steps N] [--runs N]
+
+One step = the model asks for one tool, the loop commits the model call, decides, commits the
+intent, runs the tool, commits the result, reloads the journal and decides again. The overhead of a
+step is the time between the model's answer and the next model call, minus the tool's own run time;
+the model here is in-process and instant, the tool a no-op, the journal a real ``state.db`` (WAL) in a
+temporary folder. Target (issue 13): <= 2 ms per step p50 and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from nexus.agent import journal as j  # noqa: E402
+from nexus.agent.loop import ToolLoop, ToolWorld  # noqa: E402
+from nexus.agent.registry import ToolRegistry, ToolSpec  # noqa: E402
+from nexus.agent.tool import SideEffect, ToolContext, ToolInput, ToolResult  # noqa: E402
+from nexus.agent.tools import builtin_tools  # noqa: E402
+from nexus.agent.workspace import Workspace  # noqa: E402
+from nexus.common.paths import NexusPaths  # noqa: E402
+from nexus.config.schema import AgentConfig, ToolsConfig  # noqa: E402
+from nexus.store import RunStore, open_database  # noqa: E402
+from nexus.store.approvals import ApprovalStore  # noqa: E402
+
+
+class NoopInput(ToolInput):
+    n: int
+
+
+class Noop:
+    name: ClassVar[str] = "noop"
+    description: ClassVar[str] = "does nothing"
+    Input: ClassVar[type[ToolInput]] = NoopInput
+    side_effect: ClassVar[SideEffect] = SideEffect.NONE
+
+    def __init__(self) -> None:
+        self.spent: list[tuple[float, float]] = []
+
+    async def run(self, args: NoopInput, ctx: ToolContext) -> ToolResult:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        result = ToolResult(f"ok {args.n}")
+        self.spent.append((time.perf_counter() - wall, time.thread_time() - cpu))
+        return result
+
+
+class InstantModel:
+    """Asks for ``steps`` tool calls (distinct inputs, so the repeat guard stays quiet), then answers."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.calls = 0
+        self.started: list[tuple[float, float]] = []
+        self.ended: list[tuple[float, float]] = []
+
+    async def __call__(self, journal: Sequence[j.Entry], tools: list[ToolSpec]) -> j.ModelCalled:
+        self.started.append((time.perf_counter(), time.thread_time()))
+        self.calls += 1
+        if self.calls > self.steps:
+            answer = j.ModelCalled("done", model="bench/instant")
+        else:
+            call = j.ToolCall(f"call_{self.calls}", "noop", {"n": self.calls})
+            answer = j.ModelCalled("", (call,), model="bench/instant", input_tokens=100, output_tokens=20)
+        self.ended.append((time.perf_counter(), time.thread_time()))
+        return answer
+
+
+async def bench(steps: int, runs: int) -> tuple[list[float], list[float]]:
+    """Per-step overhead samples: (wall seconds, CPU seconds of the loop's thread)."""
+    walls: list[float] = []
+    cpus: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = NexusPaths(home=Path(tmp))
+        paths.ensure()
+        conn = open_database(paths.state_db)
+        store = RunStore(conn)
+        noop = Noop()
+        world = ToolWorld(
+            registry=ToolRegistry([*builtin_tools(), noop]),
+            workspace=Workspace.for_home(paths),
+            tools=ToolsConfig(),
+            agent=AgentConfig(max_steps=steps + 5),
+            spool_dir=paths.run / "tool-output",
+            approvals=ApprovalStore(conn),
+        )
+        loop = ToolLoop(store=store, world=world)
+        for _ in range(runs):
+            run, _ = store.accept(session="bench", text="go")
+            store.claim(run.id)
+            model = InstantModel(steps)
+            noop.spent.clear()
+            end = await loop.run(run.id, model=model, started_at=time.time())
+            assert end.text == "done", end
+            for i in range(steps):
+                walls.append(model.started[i + 1][0] - model.ended[i][0] - noop.spent[i][0])
+                cpus.append(model.started[i + 1][1] - model.ended[i][1] - noop.spent[i][1])
+        store.close()
+    return walls, cpus
+
+
+def _pcts(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=20, help="tool steps per run (default 20)")
+    parser.add_argument("--runs", type=int, default=25, help="runs (default 25)")
+    args = parser.parse_args()
+    walls, cpus = asyncio.run(bench(args.steps, args.runs))
+    wall50, wall99 = _pcts(walls)
+    cpu50, cpu99 = _pcts(cpus)
+    print(
+        f"tool loop overhead per step ({len(walls)} steps, {args.steps} per run, real state.db, no-op tool):"
+    )
+    print(f"  wall p50 {wall50:.3f} ms   p99 {wall99:.3f} ms   (target <= 2 ms)")
+    print(
+        f"  CPU  p50 {cpu50:.3f} ms   p99 {cpu99:.3f} ms   (wall p99 above CPU p99 is time the OS gave others)"
+    )
+
+
+if __name__ == "__main__":
+    main()
