@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -53,7 +54,8 @@ class Handler(BaseHTTPRequestHandler):
         }
         if self.path == "/slow":
             time.sleep(3)
-            self._send(200, b"late", "text/plain")
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up: expected
+                self._send(200, b"late", "text/plain")
             return
         routes.get(self.path, lambda: self._send(404, b""))()
 
