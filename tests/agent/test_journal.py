@@ -176,3 +176,13 @@ def test_steps_round_trip_and_damaged_steps_are_skipped() -> None:
     assert entry_from_step("model_call", {"text": "old answer", "model": "m"}) == ModelCalled(
         "old answer", model="m"
     )
+
+
+def test_cost_estimate_from_prices() -> None:
+    from nexus.agent.journal import estimate_cost
+    from nexus.config.schema import ModelPrice
+
+    prices = {"anthropic/claude-opus-4-5": ModelPrice(input=15, output=75)}
+    assert estimate_cost("anthropic/claude-opus-4-5", 1_000_000, 100_000, prices) == 22.5
+    assert estimate_cost("ollama/llama", 10**9, 10**9, prices) == 0.0
+    assert estimate_cost(None, 1, 1, prices) == 0.0

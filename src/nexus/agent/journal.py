@@ -155,6 +155,16 @@ class Totals:
     repeats: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
 
 
+def estimate_cost(
+    model: str | None, input_tokens: int, output_tokens: int, prices: Mapping[str, Any]
+) -> float:
+    """USD for one model call from ``[agent.prices]`` (per million tokens); unknown models cost 0."""
+    price = prices.get(model or "")
+    if price is None:
+        return 0.0
+    return (input_tokens * price.input + output_tokens * price.output) / 1_000_000
+
+
 def input_hash(name: str, value: Any) -> str:
     """A stable digest of (tool, input): what an approval is bound to and a repeat is counted by."""
     canonical = json.dumps([name, value], sort_keys=True, separators=(",", ":"), ensure_ascii=False)

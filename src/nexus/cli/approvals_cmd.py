@@ -65,19 +65,11 @@ def _answer(approval_id: str, *, approve: bool) -> None:
 def _call(what: str, action: Any) -> Any:
     import asyncio
 
-    from nexus.client import Endpoint
+    from nexus.cli.gateway_endpoint import local_endpoint
     from nexus.client.errors import ClientError
     from nexus.client.http import GatewayHTTP
-    from nexus.common.paths import NexusPaths
-    from nexus.config import ConfigError, load_config
 
-    paths = NexusPaths.from_env()
-    try:
-        config = load_config(paths)
-    except ConfigError as exc:
-        typer.echo(f"nexus {what}: {exc}", err=True)
-        raise typer.Exit(78) from exc
-    endpoint = Endpoint.local(paths, port=config.gateway.port, host=config.gateway.bind)
+    endpoint = local_endpoint(what)
 
     async def main() -> Any:
         async with GatewayHTTP(endpoint) as gw:

@@ -46,17 +46,9 @@ def chat(
 
 
 def _endpoint(port: int | None) -> Any:
-    from nexus.client import Endpoint
-    from nexus.common.paths import NexusPaths
-    from nexus.config import ConfigError, load_config
+    from nexus.cli.gateway_endpoint import local_endpoint
 
-    paths = NexusPaths.from_env()
-    try:
-        config = load_config(paths)
-    except ConfigError as exc:
-        typer.echo(f"nexus chat: {exc}", err=True)
-        raise typer.Exit(78) from exc
-    return Endpoint.local(paths, port=port or config.gateway.port, host=config.gateway.bind)
+    return local_endpoint("chat", port=port)
 
 
 def _plain(endpoint: Any, *, session: str, deadlines: Any, quiet: bool) -> int:
