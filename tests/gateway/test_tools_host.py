@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nexus.agent.events import ApprovalRequested
-from nexus.gateway.tools_host import loop_sink, parse_reply
+from nexus.gateway.tools_host import parse_reply
+from nexus.protocol import events as ev
 from nexus.store.approvals import ApprovalStatus
 from nexus.store.inbound import RouteStore
 from nexus.store.outbox import Outbox
@@ -36,9 +36,11 @@ async def test_announced_in_the_chat_and_answered_by_a_reply(gateway: RunningGat
         timeout_s=600,
         session="telegram:42",
     )
-    sink = loop_sink(runtime.bus, run_id="run_x", session="telegram:42")
-    sink(ApprovalRequested(approval))
-    sink(ApprovalRequested(approval))  # announced again after a restart: still one message
+    asked = ev.ApprovalRequested(
+        approval_id=approval.id, run_id="run_x", session="telegram:42", tool="exec", summary="git push"
+    )
+    runtime.bus.publish(asked)
+    runtime.bus.publish(asked)  # announced again after a restart: still one message
     (item,) = Outbox(conn).due("telegram")
     assert item.chat_id == "42" and item.dedupe_key == f"approval:{approval.id}"
     assert f"Reply /approve {approval.id} or /deny {approval.id}" in item.text and "`git push`" in item.text

@@ -23,19 +23,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nexus.agent import journal as j
-from nexus.agent.events import ApprovalRequested, ApprovalResolved, LoopSink, ToolStep
 from nexus.agent.policy import GATED, approval_subject, judge
 from nexus.agent.process import reap_leftover
 from nexus.agent.registry import ToolRegistry, ToolSpec
 from nexus.agent.tool import ToolContext, ToolError, ToolResult, clip, summarize
 from nexus.agent.workspace import Workspace
 from nexus.config.schema import AgentConfig, ToolsConfig
+from nexus.protocol import events as ev
 from nexus.store import RunStore
-from nexus.store.approvals import ApprovalStatus, ApprovalStore
+from nexus.store.approvals import Approval, ApprovalStatus, ApprovalStore
 
 log = logging.getLogger(__name__)
 
 PARTIAL_CHARS = 4000
+
+LoopSink = Callable[[ev.Event], None]
+"""Where the loop's events go (``run.tool``, ``approval.requested``/``resolved``): the gateway's bus."""
 
 
 class ModelCaller(Protocol):
@@ -124,6 +127,7 @@ class ToolLoop:
         self._bell = bell or ApprovalBell()
         self._sink = sink or (lambda _event: None)
         self._journal: list[j.Entry] = []
+        self._session = ""
 
     async def run(
         self,
@@ -136,6 +140,7 @@ class ToolLoop:
     ) -> LoopEnd:
         # one driver per run: its journal and sink are its own, the store, world and bell are shared
         driver = ToolLoop(store=self._store, world=self._world, bell=self._bell, sink=sink or self._sink)
+        driver._session = session or ""
         return await driver._drive(run_id, model=model, started_at=started_at, session=session)
 
     async def _drive(
@@ -280,8 +285,17 @@ class ToolLoop:
                 timeout_s=self._world.tools.approval_timeout_s,
                 session=session,
             )
-            self._emit(run_id, call, "waiting_approval", approval.id)
-            self._sink(ApprovalRequested(approval))
+            self._emit(run_id, call, "waiting_approval", f"approval {approval.id}")
+            self._sink(
+                ev.ApprovalRequested(
+                    approval_id=approval.id,
+                    run_id=run_id,
+                    session=approval.session or self._session,
+                    tool=call.name,
+                    summary=summarize(approval.subject.get("command") or call.input, 200),
+                    expires_at=approval.expires_at,
+                )
+            )
 
     async def _wait(self, run_id: str, ordinal: int, calls: Sequence[j.ToolCall]) -> None:
         store = self._world.approvals
@@ -297,20 +311,30 @@ class ToolLoop:
             approval = store.for_call(call_key(run_id, ordinal, call.id))
             if approval is not None:
                 approval = store.current(approval)
-                if approval.status is not ApprovalStatus.PENDING:
-                    self._sink(ApprovalResolved(approval))
+                if approval.status is ApprovalStatus.EXPIRED:  # answers are announced where given
+                    self._sink(resolved_event(approval, self._session))
 
-    def _emit(self, run_id: str, call: j.ToolCall, state: str, detail: str = "") -> None:
+    def _emit(self, run_id: str, call: j.ToolCall, state: str, summary: str | None = None) -> None:
         self._sink(
-            ToolStep(
+            ev.RunTool(
                 run_id=run_id,
+                session=self._session,
                 call_id=call.id,
-                name=call.name,
-                summary=summarize(call.input),
+                tool=call.name,
                 state=state,
-                detail=detail,
+                summary=summary if summary is not None else summarize(call.input),
             )
         )
+
+
+def resolved_event(approval: Approval, session: str = "") -> ev.ApprovalResolved:
+    return ev.ApprovalResolved(
+        approval_id=approval.id,
+        run_id=approval.run_id,
+        session=approval.session or session,
+        decision=approval.status.value,
+        by=approval.decided_by,
+    )
 
 
 def _last_model(journal: Sequence[j.Entry]) -> str | None:

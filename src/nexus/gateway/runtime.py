@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from nexus import __version__
-from nexus.agent.loop import ApprovalBell, ToolLoop
+from nexus.agent.loop import ApprovalBell, ToolLoop, resolved_event
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import NexusConfig
 from nexus.gateway.events import EventBus
@@ -160,19 +160,15 @@ class GatewayRuntime:
             text = f"Nothing changed: {exc}."
         self.store.claim(run.id)
         done = self.store.finish(run.id, answer=text, model="nexus")
-        self.bus.publish(
-            frames.EV_RUN_ACCEPTED,
-            {"run_id": run.id, "session": run.session, "ahead": 0, "message": run.text},
-            session=run.session,
-        )
-        self.bus.publish(frames.EV_RUN_FINAL, done.to_api(), session=run.session)
+        self.bus.publish(ev.RunAccepted(run_id=run.id, session=run.session, ahead=0, message=run.text))
+        self.bus.publish(ev.RunFinal(run=done.snapshot()))
         return True
 
     def answer_approval(self, approval_id: str, *, approve: bool, by: str) -> Approval:
         """Approve or deny; wakes the waiting run and tells every client. Raises the store's errors."""
         approval = self.approvals.decide(approval_id, approve=approve, by=by)
         self.approval_bell.ring()
-        self.bus.publish(frames.EV_APPROVAL_RESOLVED, approval.to_api(), session=approval.session)
+        self.bus.publish(resolved_event(approval))
         return approval
 
     # -- health -----------------------------------------------------------------------------------

@@ -15,15 +15,14 @@ import sqlite3
 from collections.abc import Mapping
 
 from nexus.agent.environment import known_secrets, scrub_environment
-from nexus.agent.events import ApprovalRequested, ApprovalResolved, LoopEvent, LoopSink, ToolStep
 from nexus.agent.loop import ToolWorld
 from nexus.agent.registry import ToolRegistry
 from nexus.agent.tools import builtin_tools
 from nexus.agent.workspace import Workspace
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import NexusConfig
-from nexus.gateway.events import Event, EventBus
-from nexus.protocol import frames
+from nexus.gateway.events import EventBus
+from nexus.protocol import events as ev
 from nexus.store.approvals import Approval, ApprovalStore
 from nexus.store.inbound import RouteStore
 from nexus.store.outbox import Outbox
@@ -75,54 +74,31 @@ def may_answer(approval: Approval, *, session: str, channel: str) -> bool:
     return channel in LOCAL_CHANNELS or approval.session == session
 
 
-def loop_sink(bus: EventBus, *, run_id: str, session: str) -> LoopSink:
-    """The loop's events as gateway events: ``run.tool`` to the session, approvals to everyone."""
-
-    def publish(event: LoopEvent) -> None:
-        if isinstance(event, ToolStep):
-            bus.publish(
-                frames.EV_RUN_TOOL,
-                {
-                    "run_id": event.run_id,
-                    "session": session,
-                    "call_id": event.call_id,
-                    "name": event.name,
-                    "input": event.summary,
-                    "state": event.state,
-                    "detail": event.detail,
-                },
-                session=session,
-            )
-        elif isinstance(event, ApprovalRequested):
-            bus.publish(frames.EV_APPROVAL_REQUESTED, event.approval.to_api(), session=event.approval.session)
-        elif isinstance(event, ApprovalResolved):
-            bus.publish(frames.EV_APPROVAL_RESOLVED, event.approval.to_api(), session=event.approval.session)
-
-    return publish
-
-
 def announce_in_chats(bus: EventBus, conn: sqlite3.Connection) -> None:
     """Post each new approval request to the chat its session came from (once per approval id)."""
     routes = RouteStore(conn)
     outbox = Outbox(conn)
+    approvals = ApprovalStore(conn)
 
-    def on_event(event: Event) -> None:
-        if event.name != frames.EV_APPROVAL_REQUESTED or not event.session:
+    def on_event(event: ev.Event) -> None:
+        if not isinstance(event, ev.ApprovalRequested) or not event.session:
             return
         try:
             route = routes.latest_for_session(event.session)
-            if route is None:
+            approval = approvals.get(event.approval_id)
+            if route is None or approval is None:
                 return
-            p = event.payload
-            subject = p.get("subject") or {}
-            minutes = max(1, round((float(p["expires_at"]) - float(p["created_at"])) / 60))
+            minutes = max(1, round((approval.expires_at - approval.created_at) / 60))
             text = ASK_TEXT.format(
-                id=p["id"], command=subject.get("command"), cwd=subject.get("cwd"), minutes=minutes
+                id=approval.id,
+                command=approval.subject.get("command"),
+                cwd=approval.subject.get("cwd"),
+                minutes=minutes,
             )
             outbox.enqueue(
-                channel=route.channel, chat_id=route.chat_id, dedupe_key=f"approval:{p['id']}", text=text
+                channel=route.channel, chat_id=route.chat_id, dedupe_key=f"approval:{approval.id}", text=text
             )
         except Exception:
-            log.exception("could not announce approval %s in its chat", event.payload.get("id"))
+            log.exception("could not announce approval %s in its chat", event.approval_id)
 
     bus.listen(on_event)
