@@ -107,6 +107,56 @@ R = {"run_id": "run_1", "session": "s"}
             Phase.RUNNING,
             {"text": "", "notes": ("resumed by the gateway (attempt 2)",)},
         ),
+        # tool steps: the line says which call runs; an ended call becomes a note
+        (
+            [
+                (
+                    "run.tool",
+                    {**R, "call_id": "c1", "tool": "exec", "state": "started", "summary": "git status"},
+                )
+            ],
+            Phase.TOOL,
+            {"tool": "exec: git status"},
+        ),
+        (
+            [
+                ("run.delta", {**R, "text": "Let me look. "}),
+                ("run.tool", {**R, "call_id": "c1", "tool": "list_dir", "state": "started", "summary": "."}),
+                ("run.tool", {**R, "call_id": "c1", "tool": "list_dir", "state": "done", "summary": "a.txt"}),
+            ],
+            Phase.RUNNING,
+            {"tool": None, "text": "Let me look. ", "notes": ("list_dir: a.txt (done)",)},
+        ),
+        (
+            [
+                (
+                    "approval.requested",
+                    {
+                        "approval_id": "apr_1",
+                        "run_id": "run_1",
+                        "session": "s",
+                        "tool": "exec",
+                        "summary": "git push",
+                    },
+                )
+            ],
+            Phase.APPROVAL,
+            {"approval": "apr_1: git push — `nexus approve apr_1` or deny"},
+        ),
+        (
+            [
+                (
+                    "approval.requested",
+                    {"approval_id": "apr_1", "run_id": "run_1", "session": "s", "tool": "exec"},
+                ),
+                (
+                    "approval.resolved",
+                    {"approval_id": "apr_1", "run_id": "run_1", "session": "s", "decision": "approved"},
+                ),
+            ],
+            Phase.RUNNING,
+            {"approval": None},
+        ),
         # nothing changes a finished run, and events of other runs are ignored
         (
             [("run.final", {**R, "status": "done", "text": "A"}), ("run.delta", {**R, "text": "late"})],

@@ -189,6 +189,21 @@ UP = ChatState(session="main", link=Link.CONNECTED)
             "connected · session main · cooling — a/opus: rate-limited until T2000",
         ),
         (
+            replace(UP, runs=(replace(RUN, phase=Phase.TOOL, tool="exec: git status"),)),
+            "connected · session main · running exec: git status · 12s",
+        ),
+        (
+            replace(
+                UP,
+                runs=(
+                    replace(
+                        RUN, phase=Phase.APPROVAL, approval="apr_1: git push — `nexus approve apr_1` or deny"
+                    ),
+                ),
+            ),
+            "connected · session main · waiting for your approval apr_1: git push — `nexus approve apr_1` or deny · 12s",
+        ),
+        (
             replace(UP, alert="anthropic:cli expires in 2 days"),
             "connected · session main · alert: anthropic:cli expires in 2 days",
         ),

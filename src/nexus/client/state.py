@@ -37,6 +37,10 @@ class Phase(StrEnum):
     CALLING = "calling"
     REFRESHING = "refreshing"
     STREAMING = "streaming"
+    TOOL = "tool"
+    """A tool call of the run is running (``tool`` says which)."""
+    APPROVAL = "approval"
+    """A tool call waits for the owner's yes or no (``approval`` says which)."""
     DONE = "done"
     FAILED = "failed"
     ABANDONED = "abandoned"
@@ -83,6 +87,10 @@ class RunView:
     error: str | None = None
     soonest_retry: float | None = None
     attempts: tuple[Attempt, ...] = ()
+    tool: str | None = None
+    """The tool call in progress: ``exec: git status``."""
+    approval: str | None = None
+    """The approval it waits for: its id and what it would run."""
     checked: str | None = None
     """What ``run.get`` said after a silence, shown until the next event."""
     checked_at: float | None = None
@@ -217,8 +225,11 @@ def event(state: ChatState, incoming: ev.Event, now: float) -> ChatState:
         return replace(state, alert=incoming.line)
     if isinstance(incoming, ev.AuthNeedsReauth | ev.AuthExpiring):
         return replace(state, alert=incoming.message)
+    if isinstance(incoming, ev.ApprovalRequested | ev.ApprovalResolved):
+        return _approval(state, incoming, now)
     if not isinstance(
-        incoming, ev.RunAccepted | ev.RunStatus | ev.RunDelta | ev.RunFallback | ev.RunFinal | ev.RunError
+        incoming,
+        ev.RunAccepted | ev.RunStatus | ev.RunDelta | ev.RunFallback | ev.RunFinal | ev.RunError | ev.RunTool,
     ):
         return state
     view = state.by_run_id(incoming.run_id)
@@ -237,7 +248,9 @@ def event(state: ChatState, incoming: ev.Event, now: float) -> ChatState:
     elif isinstance(incoming, ev.RunStatus):
         view = _status(view, incoming)
     elif isinstance(incoming, ev.RunDelta):
-        view = replace(view, phase=Phase.STREAMING, text=view.text + incoming.text)
+        view = replace(view, phase=Phase.STREAMING, text=view.text + incoming.text, tool=None)
+    elif isinstance(incoming, ev.RunTool):
+        view = _tool(view, incoming)
     elif isinstance(incoming, ev.RunFallback):
         line = fallback_line(incoming)
         view = replace(
@@ -295,6 +308,28 @@ def describe_snapshot(run: dict[str, Any]) -> str:
         who = "a worker is answering it" if run.get("active") else "no worker holds it yet"
         return f"gateway says: running, {who}"
     return f"gateway says: {status}"
+
+
+def _tool(view: RunView, step: ev.RunTool) -> RunView:
+    line = f"{step.tool}: {step.summary}" if step.summary else step.tool
+    if step.state in ("started", "waiting_approval"):
+        return replace(view, phase=Phase.TOOL, tool=line)
+    # ended: what the model said before the call stays; the next model call streams after it
+    return replace(
+        view, phase=Phase.RUNNING, tool=None, approval=None, notes=(*view.notes, f"{line} ({step.state})")
+    )
+
+
+def _approval(
+    state: ChatState, incoming: ev.ApprovalRequested | ev.ApprovalResolved, now: float
+) -> ChatState:
+    view = state.by_run_id(incoming.run_id)
+    if view is None or view.finished:
+        return state
+    if isinstance(incoming, ev.ApprovalRequested):
+        line = f"{incoming.approval_id}: {incoming.summary} — `nexus approve {incoming.approval_id}` or deny"
+        return _put(state, replace(view, phase=Phase.APPROVAL, approval=line, last_event=now))
+    return _put(state, replace(view, phase=Phase.RUNNING, approval=None, last_event=now))
 
 
 def _status(view: RunView, status: ev.RunStatus) -> RunView:

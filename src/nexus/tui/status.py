@@ -63,6 +63,10 @@ def waiting_for(run: RunView) -> str:
         return f"refreshing credentials for {run.profile}"
     if run.phase is Phase.STREAMING:
         return f"answering with {run.model}" if run.model else "answering"
+    if run.phase is Phase.TOOL:
+        return f"running {run.tool}"
+    if run.phase is Phase.APPROVAL:
+        return f"waiting for your approval {run.approval}"
     return "starting"
 
 
