@@ -45,6 +45,8 @@ class ModelCalled:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    profile: str | None = None
+    fell_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,8 @@ def entry_from_step(kind: str, payload: Mapping[str, Any]) -> Entry | None:
                 input_tokens=int(usage.get("input_tokens") or 0),
                 output_tokens=int(usage.get("output_tokens") or 0),
                 cost_usd=float(payload.get("cost_usd") or 0.0),
+                profile=payload.get("profile"),
+                fell_back=bool(payload.get("fell_back")),
             )
         if kind == INTENT_STEP:
             return ToolStarted(
@@ -338,6 +342,8 @@ def model_payload(entry: ModelCalled, **extra: Any) -> dict[str, Any]:
         "model": entry.model,
         "usage": {"input_tokens": entry.input_tokens, "output_tokens": entry.output_tokens},
         "cost_usd": entry.cost_usd,
+        "profile": entry.profile,
+        "fell_back": entry.fell_back,
         **extra,
     }
 

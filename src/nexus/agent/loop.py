@@ -54,6 +54,11 @@ class LoopEnd:
     text: str
     stopped: str | None = None
     model: str | None = None
+    profile: str | None = None
+    fell_back: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_calls: int = 0
 
 
 @dataclass
@@ -148,7 +153,6 @@ class ToolLoop:
     ) -> LoopEnd:
         world = self._world
         specs = world.registry.specs()
-        last_model: str | None = None
         # read once; afterwards this loop is the run's only writer and appends what it commits
         journal = load_journal(self._store, run_id)
         self._journal = journal
@@ -162,12 +166,11 @@ class ToolLoop:
                 approvals=self._approval_states(run_id, ordinal, journal),
             )
             if isinstance(decision, j.Finish):
-                return LoopEnd(decision.text, model=last_model or _last_model(journal))
+                return _end(journal, decision.text)
             if isinstance(decision, j.Stop):
-                return LoopEnd(decision.reason, stopped=decision.limit, model=_last_model(journal))
+                return _end(journal, decision.reason, stopped=decision.limit)
             if isinstance(decision, j.CallModel):
                 called = await model(journal, specs)
-                last_model = called.model
                 self._store.add_step(run_id, j.MODEL_STEP, j.model_payload(called))
                 journal.append(called)
             elif isinstance(decision, j.Close):
@@ -337,8 +340,19 @@ def resolved_event(approval: Approval, session: str = "") -> ev.ApprovalResolved
     )
 
 
-def _last_model(journal: Sequence[j.Entry]) -> str | None:
-    return next((e.model for e in reversed(journal) if isinstance(e, j.ModelCalled) and e.model), None)
+def _end(journal: Sequence[j.Entry], text: str, *, stopped: str | None = None) -> LoopEnd:
+    calls = [e for e in journal if isinstance(e, j.ModelCalled)]
+    last = calls[-1] if calls else None
+    return LoopEnd(
+        text=text,
+        stopped=stopped,
+        model=last.model if last else None,
+        profile=last.profile if last else None,
+        fell_back=any(c.fell_back for c in calls),
+        input_tokens=sum(c.input_tokens for c in calls),
+        output_tokens=sum(c.output_tokens for c in calls),
+        model_calls=len(calls),
+    )
 
 
 def _tail(path: Path, limit: int) -> str:

@@ -1,4 +1,7 @@
-"""Execute one run: claim it, continue after its last committed step, ask the router, commit.
+"""Execute one run: claim it, drive its tool loop from the last committed step, commit the answer.
+
+The turn belongs to the loop (``nexus.agent.loop``): model calls and tool calls are committed steps,
+so a resumed run continues where the journal ends, never restarting the turn or repeating a tool.
 
 Every path ends the run in ``done`` or ``failed`` (abort, provider failure, internal error), so a
 session lane never stays blocked and no run stays ``running`` after its worker is gone. Only a crash
@@ -10,22 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any, Protocol
 
-from nexus.config.schema import ModelRef, NexusConfig
+from nexus.agent.loop import LoopEnd, ToolLoop
+from nexus.config.schema import NexusConfig
 from nexus.gateway.events import EventBus
+from nexus.gateway.model_caller import RouterCaller
 from nexus.gateway.persona import Persona
-from nexus.gateway.run_events import attempts_info, from_router, usage_of
+from nexus.gateway.run_events import attempts_info, from_router
 from nexus.models.router import Candidate
-from nexus.models.turn import (
-    CallRequest,
-    CallResult,
-    EventSink,
-    NoProviderConfigured,
-    RouterEvent,
-    TurnFailed,
-)
-from nexus.models.types import ChatMessage
+from nexus.models.turn import CallRequest, CallResult, EventSink, NoProviderConfigured, RouterEvent, TurnFailed
 from nexus.protocol import events as ev
 from nexus.store import Run, RunStatus, RunStore
 
@@ -64,13 +62,15 @@ class RunExecutor:
         bus: EventBus,
         persona: Persona,
         config: NexusConfig,
+        loop: ToolLoop,
     ) -> None:
+        self._loop = loop
         self._store = store
         self._router = router
         self._bus = bus
         self._persona = persona
         self._config = config
-        self._active: dict[str, asyncio.Task[CallResult]] = {}
+        self._active: dict[str, asyncio.Task[LoopEnd]] = {}
         self._aborted: set[str] = set()
 
     @property
@@ -85,19 +85,11 @@ class RunExecutor:
         session = run.session
         self._bus.publish(ev.RunStatus(run_id=run.id, session=session, attempt=run.attempts))
         try:
-            finished = self._finish_from_steps(run)
-            usage = None
-            if finished is None:
-                result = await self._ask_model(run)
-                usage = usage_of(result)
-                finished = self._store.finish(
-                    run.id,
-                    answer=result.text,
-                    model=result.model,
-                    profile=result.profile,
-                    fell_back=result.fell_back,
-                    step=(MODEL_STEP, _result_payload(result, usage)),
-                )
+            end = await self._drive(run)
+            finished = self._store.finish(
+                run.id, answer=end.text, model=end.model, profile=end.profile, fell_back=end.fell_back
+            )
+            usage = ev.Usage(end.input_tokens, end.output_tokens) if end.model_calls else None
             self._bus.publish(ev.RunFinal(run=finished.snapshot(), usage=usage))
         except NoProviderConfigured:
             done = self._store.finish(run.id, answer=SETUP_HELP, model=GATEWAY_MODEL)
@@ -132,47 +124,29 @@ class RunExecutor:
             return True
         return False
 
-    def _finish_from_steps(self, run: Run) -> Run | None:
-        """A crash after the model step was committed but before the run was: finish from the step."""
-        for step in reversed(self._store.steps(run.id)):
-            if step.kind == MODEL_STEP and isinstance(step.payload.get("text"), str):
-                p = step.payload
-                return self._store.finish(
-                    run.id,
-                    answer=p["text"],
-                    model=p.get("model"),
-                    profile=p.get("profile"),
-                    fell_back=bool(p.get("fell_back")),
-                )
-        return None
-
-    async def _ask_model(self, run: Run) -> CallResult:
-        messages: list[ChatMessage] = []
-        for earlier in self._store.history(
-            run.session, before_seq=run.seq, turns=self._config.gateway.history_turns
-        ):
-            messages.append(ChatMessage(role="user", content=earlier.text))
-            messages.append(ChatMessage(role="assistant", content=earlier.answer or ""))
-        messages.append(ChatMessage(role="user", content=run.text))
-        pinned_raw = self._store.pinned_model(run.session)
-        turn = CallRequest(
-            run_id=run.id,
-            messages=tuple(messages),
-            system=self._persona.system_prompt(),
-            pinned=ModelRef.parse(pinned_raw) if pinned_raw else None,
+    async def _drive(self, run: Run) -> LoopEnd:
+        caller = RouterCaller(
+            router=self._router,
+            store=self._store,
+            persona=self._persona,
+            config=self._config,
+            run=run,
+            sink=self._sink(run),
         )
-        task = asyncio.create_task(self._router.complete(turn, self._sink(run)), name=f"turn:{run.id}")
+        started_at = self._store.first_step_at(run.id) or run.started_at or time.time()
+        task = asyncio.create_task(
+            self._loop.run(
+                run.id, model=caller, started_at=started_at, session=run.session, sink=self._bus.publish
+            ),
+            name=f"run:{run.id}",
+        )
         self._active[run.id] = task
         try:
-            # the router owns the turn deadline; this outer bound only guards against a router bug
-            return await asyncio.wait_for(asyncio.shield(task), self._config.models.turn_timeout_s + 30)
-        except TimeoutError as exc:
-            task.cancel()
-            raise TurnFailed(
-                f"no answer within {self._config.models.turn_timeout_s + 30:.0f}s (turn deadline)"
-            ) from exc
+            return await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.cancel()
+            task.cancel()  # the tools' own cleanup runs (exec kills its whole tree)
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, 10)
             raise
         finally:
             self._active.pop(run.id, None)
@@ -199,23 +173,3 @@ class RunExecutor:
             return
         failed = self._store.fail(run.id, reason)
         self._bus.publish(ev.RunError(run=failed.snapshot(), soonest_retry=soonest_retry, attempts=attempts))
-
-
-def _result_payload(result: CallResult, usage: ev.Usage | None) -> dict[str, Any]:
-    extra = (
-        {}
-        if usage is None
-        else {"usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}}
-    )
-    return {
-        **extra,
-        "text": result.text,
-        "model": result.model,
-        "profile": result.profile,
-        "fell_back": result.fell_back,
-        "stop_reason": result.stop_reason,
-        "attempts": [
-            {"model": a.model, "profile": a.profile, "outcome": a.outcome, "status": a.status}
-            for a in result.attempts
-        ],
-    }

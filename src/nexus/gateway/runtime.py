@@ -41,10 +41,6 @@ class GatewayRuntime:
         self.bus = EventBus()
         self.started_at = time.time()
         self._started_mono = time.monotonic()
-        self.executor = RunExecutor(
-            store=store, router=router, bus=self.bus, persona=Persona(paths.workspace), config=config
-        )
-        self.lanes = Lanes(self.executor.execute)
         self._agent_db = open_database(paths.state_db)
         self.tool_world = build_tool_world(config, paths, self._agent_db)
         self.approvals = self.tool_world.approvals or ApprovalStore(self._agent_db)
@@ -52,6 +48,15 @@ class GatewayRuntime:
         self.approval_bell = ApprovalBell()
         self.tool_loop = ToolLoop(store=store, world=self.tool_world, bell=self.approval_bell)
         announce_in_chats(self.bus, self._agent_db)
+        self.executor = RunExecutor(
+            store=store,
+            router=router,
+            bus=self.bus,
+            persona=Persona(self.tool_world.workspace.root),
+            config=config,
+            loop=self.tool_loop,
+        )
+        self.lanes = Lanes(self.executor.execute)
         self._finished: dict[str, list[asyncio.Event]] = defaultdict(list)
         self.bus.listen(self._wake_waiters)
         self._tick_task: asyncio.Task[None] | None = None

@@ -231,6 +231,13 @@ class RunStore:
                 (session, model, self._now()),
             )
 
+    def first_step_at(self, run_id: str) -> float | None:
+        """When the run committed its first step: its wall-time budget counts from there, across crashes."""
+        row = self._conn.execute(
+            "SELECT MIN(created_at) FROM run_steps WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return row[0] if row is not None else None
+
     def steps(self, run_id: str) -> list[Step]:
         """Committed steps in order; a step whose payload cannot be read is skipped, not fatal."""
         result: list[Step] = []
