@@ -8,7 +8,7 @@ import time
 import pytest
 
 from nexus.agent import journal as j
-from nexus.agent.loop import ApprovalBell, ToolLoop, call_key, load_journal
+from nexus.agent.loop import ABORT, ApprovalBell, ToolLoop, call_key, load_journal
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import AgentConfig, ToolsConfig
 from nexus.protocol import events as ev
@@ -184,12 +184,37 @@ async def test_abort_mid_tool_commits_the_interruption(paths: NexusPaths, store:
             break
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.2)
-    task.cancel()
+    task.cancel(ABORT)
     with pytest.raises(asyncio.CancelledError):
         await task
     last = load_journal(store, run_id)[-1]
     assert isinstance(last, j.ToolFinished) and last.outcome is j.Outcome.INTERRUPTED
     assert last.content == "aborted by the user"
+
+
+async def test_an_orderly_stop_leaves_the_call_open_for_the_resumed_run(
+    paths: NexusPaths, store: RunStore
+) -> None:
+    run_id = _run(store)
+    model = ScriptedModel.of(
+        j.ModelCalled("", (j.ToolCall("e1", "exec", {"command": "echo going; sleep 60"}),))
+    )
+    world = make_world(paths, store)
+    task = asyncio.create_task(
+        ToolLoop(store=store, world=world).run(run_id, model=model, started_at=time.time())
+    )
+    for _ in range(500):
+        if list(world.spool_dir.glob("*.out")) and "going" in next(world.spool_dir.glob("*.out")).read_text():
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()  # the gateway stops: no message
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert isinstance(load_journal(store, run_id)[-1], j.ToolStarted)
+    resumed = ScriptedModel.of(j.ModelCalled("ok"))
+    await ToolLoop(store=store, world=world).run(run_id, model=resumed, started_at=time.time())
+    (result,) = resumed.results()
+    assert result.outcome is j.Outcome.INTERRUPTED and "going" in result.content
 
 
 async def test_a_loop_of_identical_calls_is_stopped(paths: NexusPaths, store: RunStore) -> None:

@@ -36,6 +36,8 @@ from nexus.store.approvals import Approval, ApprovalStatus, ApprovalStore
 log = logging.getLogger(__name__)
 
 PARTIAL_CHARS = 4000
+ABORT = "nexus:abort"
+"""The cancel message of an abort (``task.cancel(ABORT)``), as opposed to the gateway stopping."""
 
 LoopSink = Callable[[ev.Event], None]
 """Where the loop's events go (``run.tool``, ``approval.requested``/``resolved``): the gateway's bus."""
@@ -214,9 +216,11 @@ class ToolLoop:
             result = await tool.run(args, ctx)
         except ToolError as exc:
             result = ToolResult(str(exc), is_error=True)
-        except asyncio.CancelledError:
-            # aborted: the tool's own cleanup ran (exec killed its tree); say so in the journal
-            self._commit(run_id, call, ToolResult("aborted by the user", True), j.Outcome.INTERRUPTED)
+        except asyncio.CancelledError as exc:
+            # the tool's own cleanup ran (exec killed its tree). An abort is said in the journal; an
+            # orderly stop leaves the intent open, so the resumed run reports the call as interrupted
+            if ABORT in exc.args:
+                self._commit(run_id, call, ToolResult("aborted by the user", True), j.Outcome.INTERRUPTED)
             raise
         except Exception as exc:
             log.exception("tool %s failed inside the gateway", call.name)

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any, Protocol
 
-from nexus.agent.loop import LoopEnd, ToolLoop
+from nexus.agent.loop import ABORT, LoopEnd, ToolLoop
 from nexus.config.schema import NexusConfig
 from nexus.gateway.events import EventBus
 from nexus.gateway.model_caller import RouterCaller
@@ -116,7 +116,7 @@ class RunExecutor:
         task = self._active.get(run_id)
         if task is not None:
             self._aborted.add(run_id)
-            task.cancel()
+            task.cancel(ABORT)
             return True
         run = self._store.get(run_id)
         if run is not None and run.status is RunStatus.QUEUED:
@@ -143,8 +143,8 @@ class RunExecutor:
         self._active[run.id] = task
         try:
             return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            task.cancel()  # the tools' own cleanup runs (exec kills its whole tree)
+        except asyncio.CancelledError as exc:
+            task.cancel(*exc.args[:1])  # the tools' own cleanup runs (exec kills its whole tree)
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(task, 10)
             raise
