@@ -40,12 +40,10 @@ def scrub_environment(
 
 
 def key_variables(config: NexusConfig) -> set[str]:
-    """Every environment variable Nexus reads a provider key from."""
-    from nexus.models.factory import BUILTINS
+    """Every environment variable Nexus reads a provider key from, and the gateway token's."""
+    from nexus.config.providers import DEFAULT_KEY_ENV, key_envs
 
-    names = {b.key_env for b in BUILTINS.values() if b.key_env}
-    names |= {p.api_key_env for p in config.providers.values() if p.api_key_env}
-    return names | {"NEXUS_GATEWAY_TOKEN"}
+    return {*DEFAULT_KEY_ENV.values(), *key_envs(config).values(), "NEXUS_GATEWAY_TOKEN"}
 
 
 def known_secrets(

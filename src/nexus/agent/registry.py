@@ -7,21 +7,12 @@ becomes a :class:`ToolError` naming the problem, which the loop returns to the m
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from nexus.agent.tool import Tool, ToolError, ToolInput
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """What a model is told about a tool (both providers' wire formats are built from this)."""
-
-    name: str
-    description: str
-    input_schema: dict[str, Any]
+from nexus.models.types import ToolSpec
 
 
 class DuplicateTool(ValueError):

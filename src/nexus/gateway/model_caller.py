@@ -1,8 +1,10 @@
 """The tool loop's model seam, implemented with the router: one model call over a run's journal.
 
-It builds the conversation (the session's earlier turns, the run's message, then the run's own
-committed model calls and tool results), asks the router for ONE call with fallback, and hands the
-answer back as a journal entry. The router's events go to the bus as they happen (streaming between
+It builds the conversation (the session's earlier turns from their committed steps, the run's
+message, then the run's own model calls and tool results), asks the router for ONE call with
+fallback (``complete``), and hands the answer back as a journal entry. Because every call carries the
+whole block history, a fallback to another candidate in the middle of a run continues from the
+journaled steps. The router's events go to the bus as they happen (the answer streams between
 steps); the cost estimate comes from ``[agent.prices]``.
 """
 
@@ -13,11 +15,12 @@ import time
 from collections.abc import Sequence
 
 from nexus.agent import journal as j
-from nexus.agent.registry import ToolSpec
+from nexus.agent.loop import load_journal
+from nexus.agent.transcript import run_messages
 from nexus.config.schema import ModelRef, NexusConfig
 from nexus.gateway.persona import Persona
-from nexus.models.turn import EventSink, Turn, TurnFailed
-from nexus.models.types import ChatMessage
+from nexus.models.turn import CallRequest, EventSink, TurnFailed
+from nexus.models.types import ChatMessage, ToolSpec
 from nexus.store import Run, RunStore
 
 
@@ -38,29 +41,29 @@ class RouterCaller:
         self._config = config
         self._run = run
         self._sink = sink
-        self._history = self._earlier_turns()
+        self._history = session_history(store, run, config)
 
     async def __call__(self, journal: Sequence[j.Entry], tools: list[ToolSpec]) -> j.ModelCalled:
         run = self._run
         pinned_raw = self._store.pinned_model(run.session)
-        turn = Turn(
+        request = CallRequest(
             run_id=run.id,
-            messages=(*self._history, ChatMessage(role="user", content=run.text)),
+            messages=(*self._history, *run_messages(run.text, journal)),
             system=self._persona.system_prompt(),
             pinned=ModelRef.parse(pinned_raw) if pinned_raw else None,
+            tools=tuple(tools),
         )
         bound = self._config.models.turn_timeout_s + 30
         started = time.monotonic()
         try:
             # the router owns the call's deadline; this outer bound only guards against a router bug
-            result = await asyncio.wait_for(self._router.run(turn, self._sink), bound)  # type: ignore[attr-defined]
+            result = await asyncio.wait_for(self._router.complete(request, self._sink), bound)  # type: ignore[attr-defined]
         except TimeoutError as exc:
             raise TurnFailed(f"no answer within {time.monotonic() - started:.0f}s (turn deadline)") from exc
-        usage = getattr(result, "usage", None)
-        tokens_in = int(getattr(usage, "input_tokens", 0) or 0)
-        tokens_out = int(getattr(usage, "output_tokens", 0) or 0)
+        tokens_in, tokens_out = result.usage.input_tokens, result.usage.output_tokens
         return j.ModelCalled(
             text=result.text,
+            calls=tuple(j.ToolCall(c.id, c.name, dict(c.input)) for c in result.tool_calls),
             model=result.model,
             profile=result.profile,
             fell_back=result.fell_back,
@@ -69,11 +72,18 @@ class RouterCaller:
             cost_usd=j.estimate_cost(result.model, tokens_in, tokens_out, self._config.agent.prices),
         )
 
-    def _earlier_turns(self) -> tuple[ChatMessage, ...]:
-        messages: list[ChatMessage] = []
-        for earlier in self._store.history(
-            self._run.session, before_seq=self._run.seq, turns=self._config.gateway.history_turns
-        ):
-            messages.append(ChatMessage(role="user", content=earlier.text))
-            messages.append(ChatMessage(role="assistant", content=earlier.answer or ""))
-        return tuple(messages)
+
+def session_history(store: RunStore, run: Run, config: NexusConfig) -> tuple[ChatMessage, ...]:
+    """The session's earlier answered runs, with their tool calls and (cut) results."""
+    messages: list[ChatMessage] = []
+    for earlier in store.history(run.session, before_seq=run.seq, turns=config.gateway.history_turns):
+        journal = load_journal(store, earlier.id)
+        messages.extend(
+            run_messages(
+                earlier.text,
+                journal,
+                result_chars=config.agent.history_tool_chars,
+                answer=earlier.answer or "",
+            )
+        )
+    return tuple(messages)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 from nexus.agent.loop import ABORT, LoopEnd, ToolLoop
 from nexus.config.schema import NexusConfig
@@ -23,7 +23,14 @@ from nexus.gateway.model_caller import RouterCaller
 from nexus.gateway.persona import Persona
 from nexus.gateway.run_events import attempts_info, from_router
 from nexus.models.router import Candidate
-from nexus.models.turn import CallRequest, CallResult, EventSink, NoProviderConfigured, RouterEvent, TurnFailed
+from nexus.models.turn import (
+    CallRequest,
+    CallResult,
+    EventSink,
+    NoProviderConfigured,
+    RouterEvent,
+    TurnFailed,
+)
 from nexus.protocol import events as ev
 from nexus.store import Run, RunStatus, RunStore
 
