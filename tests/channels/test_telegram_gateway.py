@@ -212,3 +212,41 @@ async def test_typing_shows_only_while_an_answer_is_slow_to_start(
     assert fake_tg.calls("sendChatAction") == 1, "the fast answer (earlier) showed no typing"
     router.gate.set()
     await until(lambda: any(m.text == "echo: slow" for m in fake_tg.sent(OWNER)), what="slow answer")
+
+
+async def test_a_tool_approval_is_asked_and_answered_in_the_chat(
+    telegram_gateway: GatewayFactory, fake_tg: FakeTelegram
+) -> None:
+    from nexus.models.turn import TurnResult
+    from nexus.models.types import ToolCall, ToolResultBlock
+
+    router = ScriptedRouter()
+    router.script.extend(
+        [
+            TurnResult(
+                text="",
+                model="test/echo",
+                profile="test:one",
+                tool_calls=(ToolCall("toolu_1", "exec", {"command": "echo pushed"}),),
+            ),
+            "Pushed your backup.",
+        ]
+    )
+    await telegram_gateway(router=router)  # [tools] exec = "ask" by default
+    fake_tg.push_message(chat_id=OWNER, text="push my backup")
+    asked = await until(
+        lambda: [m for m in fake_tg.sent(OWNER) if "Reply /approve apr_" in m.text], what="approval request"
+    )
+    approval_id = asked[0].text.split("Reply /approve ")[1].split()[0]
+    assert "`echo pushed`" in asked[0].text
+    typing_before = fake_tg.calls("sendChatAction")
+    fake_tg.push_message(chat_id=OWNER, text=f"/approve {approval_id}")
+    await until(
+        lambda: any(m.text.startswith("Approved: `echo pushed`") for m in fake_tg.sent(OWNER)), what="ack"
+    )
+    await until(
+        lambda: any(m.text == "Pushed your backup." for m in fake_tg.sent(OWNER)), what="final answer"
+    )
+    assert fake_tg.calls("sendChatAction") > typing_before, "the tool step showed typing"
+    (result,) = [b for b in router.calls[-1].messages[-1].blocks if isinstance(b, ToolResultBlock)]
+    assert result.tool_use_id == "toolu_1" and result.content == "exit code 0\npushed\n"

@@ -59,6 +59,10 @@ class ScriptedRouter:
         action = self.script.popleft() if self.script else None
         if isinstance(action, BaseException):
             raise action
+        if isinstance(action, TurnResult):  # e.g. an answer with tool calls
+            if action.text:
+                sink(Delta(action.text))
+            return action
         text = action if isinstance(action, str) else f"echo: {turn.messages[-1].content}"
         third = max(len(text) // 3, 1)
         for i in range(0, len(text), third):

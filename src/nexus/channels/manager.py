@@ -259,6 +259,14 @@ class ChannelManager:
         if slot.channel is not None:
             await slot.channel.typing(chat_id)
 
+    def _typing_for(self, run_id: str) -> None:
+        route = None if self._stopping.is_set() else self._route(run_id)
+        slot = self._slots.get(route.channel) if route is not None else None
+        if route is None or slot is None or slot.channel is None:
+            return
+        if slot.health.state is ChannelState.CONNECTED:
+            self._spawn(slot.channel.typing(route.chat_id))
+
     def _spawn(self, coro: Any) -> None:
         async def quiet() -> None:
             with contextlib.suppress(Exception):
@@ -348,6 +356,9 @@ class ChannelManager:
     def _on_event(self, event: ev.Event) -> None:
         """Synchronous, from the host: never raises into the gateway's run loop. A run is answered
         where its stored route says it came from (never by parsing its session name)."""
+        if isinstance(event, ev.RunTool) and event.state == "started":
+            self._typing_for(event.run_id)  # a tool step is progress: say so in the chat
+            return
         if not isinstance(event, ev.RunDelta | ev.RunFallback | ev.RunFinal | ev.RunError):
             return
         if isinstance(event, ev.RunFallback) and not event.after_tokens:
