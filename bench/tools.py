@@ -63,6 +63,21 @@ class Noop:
         return result
 
 
+def _world(paths: NexusPaths, agent: AgentConfig) -> tuple[RunStore, Noop, ToolWorld]:
+    """A real state.db, the built-in tools plus the no-op one, default tool settings."""
+    conn = open_database(paths.state_db)
+    noop = Noop()
+    world = ToolWorld(
+        registry=ToolRegistry([*builtin_tools(), noop]),
+        workspace=Workspace.for_home(paths),
+        tools=ToolsConfig(),
+        agent=agent,
+        spool_dir=paths.run / "tool-output",
+        approvals=ApprovalStore(conn),
+    )
+    return RunStore(conn), noop, world
+
+
 class InstantModel:
     """Asks for ``steps`` tool calls (distinct inputs, so the repeat guard stays quiet), then answers."""
 
@@ -91,17 +106,7 @@ async def bench(steps: int, runs: int) -> tuple[list[float], list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         paths = NexusPaths(home=Path(tmp))
         paths.ensure()
-        conn = open_database(paths.state_db)
-        store = RunStore(conn)
-        noop = Noop()
-        world = ToolWorld(
-            registry=ToolRegistry([*builtin_tools(), noop]),
-            workspace=Workspace.for_home(paths),
-            tools=ToolsConfig(),
-            agent=AgentConfig(max_steps=steps + 5),
-            spool_dir=paths.run / "tool-output",
-            approvals=ApprovalStore(conn),
-        )
+        store, noop, world = _world(paths, AgentConfig(max_steps=steps + 5))
         loop = ToolLoop(store=store, world=world)
         for _ in range(runs):
             run, _ = store.accept(session="bench", text="go")
@@ -159,17 +164,7 @@ async def bench_fake_provider(steps: int, runs: int) -> tuple[list[float], list[
                 }
             )
             router = build_router(config, paths, env_source(config, environ), environ=environ)
-            conn = open_database(paths.state_db)
-            store = RunStore(conn)
-            noop = Noop()
-            world = ToolWorld(
-                registry=ToolRegistry([*builtin_tools(), noop]),
-                workspace=Workspace.for_home(paths),
-                tools=ToolsConfig(),
-                agent=config.agent,
-                spool_dir=paths.run / "tool-output",
-                approvals=ApprovalStore(conn),
-            )
+            store, noop, world = _world(paths, config.agent)
             loop = ToolLoop(store=store, world=world)
             for r in range(runs + 1):  # the first run warms connections and imports; not counted
                 behaviours = [
