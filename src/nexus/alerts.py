@@ -46,6 +46,7 @@ class AlertKind(enum.StrEnum):
     CRASH_LOOP = "crash_loop"
     MODELS_DOWN = "models_down"
     TOKEN_EXPIRING = "token_expiring"
+    APPROVAL_PENDING = "approval_pending"
 
 
 class Verdict(enum.StrEnum):
@@ -182,6 +183,19 @@ def models_down_alert(
         "critical",
         f"every model has failed for {down_for / 60:.0f} minutes: messages are not being answered",
         "run `nexus doctor` and `nexus auth list`; check the providers' status pages",
+        now,
+    )
+
+
+def approval_alert(*, approval_id: str, command: str, expires_at: float, now: float) -> Alert:
+    """A tool call waits for the owner: one alert per approval (its id is the subject)."""
+    minutes = max(0, round((expires_at - now) / 60))
+    return Alert(
+        AlertKind.APPROVAL_PENDING,
+        approval_id,
+        "warning",
+        f"the assistant waits for your approval to run `{command}` (expires in {minutes} min)",
+        f"`nexus approve {approval_id}` or `nexus deny {approval_id}`",
         now,
     )
 

@@ -304,3 +304,27 @@ def test_abort_kills_the_tools_grandchildren(tmp_path: Path, fake_anthropic: Fak
             for pid in recorded:  # only ours, by pid
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, 9)
+
+
+def test_a_pending_approval_reaches_the_owner_s_alert_hook(
+    tmp_path: Path, fake_anthropic: FakeAnthropic
+) -> None:
+    sink = tmp_path / "alerts.jsonl"
+    home = _home(tmp_path, f'[alerts]\ncommand = "cat >> {sink}; echo >> {sink}"\ncheck_interval_s = 0.2\n')
+    fake_anthropic.script(OPUS, ToolUse((FakeToolCall("exec", {"command": "git push"}, id="toolu_g"),)))
+    fake_anthropic.script(OPUS, Reply("Not pushed."))
+    with GatewayProcess(home, env=_env(fake_anthropic)) as gw:
+        run_id = _send(gw, "push")
+        alerts = _poll(
+            lambda: (
+                sink.exists() and [json.loads(line) for line in sink.read_text().splitlines() if line.strip()]
+            )
+        )
+        (alert,) = alerts
+        assert alert["kind"] == "approval_pending" and "`git push`" in alert["message"]
+        assert alert["remedy"] == f"`nexus approve {alert['subject']}` or `nexus deny {alert['subject']}`"
+        assert _cli(gw, "deny", alert["subject"]).returncode == 0
+        run = _wait_run(gw, run_id)
+    assert run["status"] == "done" and run["text"] == "Not pushed."
+    (result,) = _results(fake_anthropic.requests[-1].body)
+    assert result["is_error"] is True and "denied" in _text(result)

@@ -14,7 +14,17 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from nexus.alerts import Alert, Alerter, ReportLike, Verdict, models_down_alert, profile_alerts, recent_alerts
+from nexus.alerts import (
+    Alert,
+    Alerter,
+    AlertKind,
+    ReportLike,
+    Verdict,
+    approval_alert,
+    models_down_alert,
+    profile_alerts,
+    recent_alerts,
+)
 from nexus.gateway.runner import GATEWAY_MODEL
 from nexus.gateway.runtime import GatewayRuntime
 from nexus.protocol import events as ev
@@ -63,7 +73,7 @@ class AlertWatcher:
         elif isinstance(event, ev.RunError) and event.attempts:
             if self.failing_since is None:
                 self.failing_since = self._now()
-        elif isinstance(event, ev.AuthNeedsReauth):
+        elif isinstance(event, ev.AuthNeedsReauth | ev.ApprovalRequested):
             self._wake.set()
 
     def due_alerts(self) -> list[Alert]:
@@ -75,7 +85,13 @@ class AlertWatcher:
             now=now,
             threshold_s=self._models_down_after,
         )
-        return [*alerts, *([down] if down else [])]
+        waiting = [
+            approval_alert(
+                approval_id=a.id, command=str(a.subject.get("command")), expires_at=a.expires_at, now=now
+            )
+            for a in self._runtime.approvals.pending()
+        ]
+        return [*alerts, *([down] if down else []), *waiting]
 
     async def check(self) -> list[tuple[Alert, Verdict]]:
         outcomes = []
@@ -86,7 +102,8 @@ class AlertWatcher:
                 published = owner_alert(alert)
                 self._runtime.bus.publish(published)
                 channels = self._runtime.channels
-                if channels is not None:
+                # an approval is already asked in the chat its run came from (tools_host)
+                if channels is not None and alert.kind is not AlertKind.APPROVAL_PENDING:
                     with contextlib.suppress(Exception):
                         channels.notify_owner(f"Nexus alert: {published.line}")
         return outcomes
