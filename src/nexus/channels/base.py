@@ -13,9 +13,9 @@ The gateway is reached only through :class:`ChannelHost`, so ``nexus.channels`` 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from nexus.protocol.events import Event
 
@@ -53,6 +53,9 @@ class TransportHealth:
     """The platform answered within one poll deadline (transport liveness)."""
     ok_at: float | None
     identity: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Adapter-specific liveness facts shown in /status as they are (e.g. Slack's and Discord's
+    delivery canary: ``delivery_alive``, ``delivery_ok_at``), kept apart from transport liveness."""
 
 
 class ChannelSettings(Protocol):

@@ -443,6 +443,8 @@ class ChannelManager:
             if transport is not None:
                 slot.health.transport_ok_at = transport.ok_at
             body = slot.health.to_status(transport_alive=alive)
+            if transport is not None:
+                body.update(transport.details)
             body["outbox"] = self.outbox.counts(slot.name)
             result[slot.name] = body
         return result

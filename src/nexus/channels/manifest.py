@@ -28,6 +28,9 @@ class ChannelManifest:
     """What ``nexus channels add NAME`` asks for on stdin."""
     secret_check: Callable[[str], str | None]
     """Returns why a secret is malformed (never echoing it), or None."""
+    secret_prompts: tuple[str, ...] = ()
+    """For a secret of several parts (Slack: app token, then bot token): one prompt per part, each
+    read as one line of stdin; the parts are stored joined by newlines. Empty: one part."""
 
     def validate(self, table: Mapping[str, Any]) -> BaseModel:
         try:

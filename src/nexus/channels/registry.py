@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from nexus.channels.manifest import ChannelManifest
+from nexus.channels.slack.manifest import MANIFEST as SLACK
 from nexus.channels.telegram.manifest import MANIFEST as TELEGRAM
 
-MANIFESTS: dict[str, ChannelManifest] = {m.name: m for m in (TELEGRAM,)}
+MANIFESTS: dict[str, ChannelManifest] = {m.name: m for m in (TELEGRAM, SLACK)}
 
 
 def manifest(name: str) -> ChannelManifest:

@@ -12,7 +12,9 @@ from typing import Any
 
 import typer
 
-channels_app = typer.Typer(help="Chat channels (Telegram): tokens, pairing, health.", no_args_is_help=True)
+channels_app = typer.Typer(
+    help="Chat channels (Telegram, Slack, Discord): tokens, pairing, health.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -30,17 +32,22 @@ def _manifest(name: str) -> Any:
 
 @channels_app.command("add")
 def add(name: str = typer.Argument(..., help="Channel name, e.g. telegram.")) -> None:
-    """Store the channel's bot token (read from stdin) in $NEXUS_HOME/channels-secrets.json (0600)."""
+    """Store the channel's bot token (read from stdin) in $NEXUS_HOME/channels-secrets.json (0600).
+
+    Slack reads two lines: the app-level token (xapp-…), then the bot token (xoxb-…)."""
     from nexus.channels.secrets import ChannelSecrets
     from nexus.common import NexusPaths
     from nexus.common.secret import Secret
 
     manifest = _manifest(name)
-    if sys.stdin.isatty():
-        raw = typer.prompt(manifest.secret_prompt, hide_input=True, err=True)
-    else:
-        raw = sys.stdin.readline()
-    value = raw.strip()
+    prompts = manifest.secret_prompts or (manifest.secret_prompt,)
+    parts = []
+    for prompt in prompts:
+        if sys.stdin.isatty():
+            parts.append(typer.prompt(prompt, hide_input=True, err=True).strip())
+        else:
+            parts.append(sys.stdin.readline().strip())
+    value = "\n".join(parts).strip()
     problem = manifest.secret_check(value) if value else "nothing was read from stdin"
     if problem:
         typer.echo(f"nexus channels add {name}: {problem}; nothing stored", err=True)

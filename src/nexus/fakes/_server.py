@@ -294,7 +294,9 @@ def reset_connection(scope: Mapping[str, Any]) -> None:
 class ThreadedServer:
     """Serve an ASGI app with uvicorn on its own event loop in a daemon thread."""
 
-    def __init__(self, app: Callable[..., Any], *, port: int = 0, name: str = "fake") -> None:
+    def __init__(
+        self, app: Callable[..., Any], *, port: int = 0, name: str = "fake", ws: str = "none"
+    ) -> None:
         self._sock = bind_loopback(port)
         self.port: int = self._sock.getsockname()[1]
         self.stopping = threading.Event()
@@ -304,7 +306,7 @@ class ThreadedServer:
             log_level="warning",
             access_log=False,
             lifespan="off",
-            ws="none",
+            ws=ws,
             http=_protocol_class(),
             timeout_graceful_shutdown=2,
             timeout_keep_alive=30,
@@ -370,6 +372,8 @@ class ThreadedFake:
     """Life cycle shared by every fake: a context manager running ``build_app()`` in a ThreadedServer."""
 
     api_name = "fake"
+    websockets = False
+    """True for fakes that serve WebSocket routes (Slack's and Discord's sockets)."""
 
     def __init__(self, *, port: int = 0) -> None:
         self._port_wanted = port
@@ -381,7 +385,12 @@ class ThreadedFake:
     def start(self) -> Any:
         if self._server is not None:
             raise RuntimeError(f"{self.api_name} fake already started")
-        self._server = ThreadedServer(self.build_app(), port=self._port_wanted, name=self.api_name)
+        self._server = ThreadedServer(
+            self.build_app(),
+            port=self._port_wanted,
+            name=self.api_name,
+            ws="websockets-sansio" if self.websockets else "none",
+        )
         self._server.start()
         return self
 
@@ -395,6 +404,18 @@ class ThreadedFake:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    @staticmethod
+    def wait_until(predicate: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
+        """Poll ``predicate`` (bounded); return its first truthy value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            time.sleep(0.01)
 
 
 class FakeModelServer(ThreadedFake):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -156,18 +155,6 @@ class FakeTelegram(ThreadedFake):
     def pending_updates(self) -> int:
         with self._lock:
             return len(self._updates)
-
-    @staticmethod
-    def wait_until(predicate: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
-        """Poll ``predicate`` (bounded); return its first truthy value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-            time.sleep(0.01)
 
     # ---- the API
     async def _endpoint(self, request: Request) -> Response:

@@ -1,0 +1,439 @@
+"""Slack over Socket Mode with slack-sdk: the websockets client for events, AsyncWebClient for calls.
+
+Guarantees this adapter owns (the manager owns the rest):
+
+- **ack after commit**: an ``events_api`` envelope is acknowledged only after the handler returned
+  (the message is a committed run). Bolt's default handler acks first, so Bolt is not used. A handler
+  that fails sends no ack and Slack redelivers; the redelivery carries a new ``envelope_id`` but the
+  same event, hence the same message ``ts`` and the same run (see :mod:`convert`);
+- **disconnect reasons**: ``refresh_requested`` and ``warning`` let the SDK open the new socket before
+  closing the old one; ``link_disabled`` (Socket Mode switched off) is final, with the fix in the
+  error; ``too_many_websockets`` is a :class:`Conflict` (someone else holds the app's sockets), which
+  the manager backs off from instead of opening an 11th socket every half second;
+- **two liveness signals**: transport (our own ping answered within ``pong_timeout_s``) and delivery
+  (any event, or, on a quiet workspace, a canary post in ``canary_channel`` that must come back as an
+  event within ``canary_timeout_s``). A socket that pongs but delivers nothing raises :class:`Stalled`
+  and the manager replaces it; a quiet workspace is not mistaken for a dead one;
+- **one Socket Mode client per app token on this host** (a flock keyed by a hash of the token);
+- **one ``chat.update`` budget per workspace** (:mod:`budget`), shared by every streaming answer;
+- every SDK error is translated here, once, into :mod:`nexus.channels.errors`; a 429 becomes
+  :class:`RateLimited` with Slack's ``Retry-After`` (no SDK retry handler sleeps behind our back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import secrets
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+from slack_sdk.socket_mode.websockets import SocketModeClient
+from slack_sdk.web.async_client import AsyncWebClient
+
+from nexus.channels import errors
+from nexus.channels.base import InboundHandler, TransportHealth
+from nexus.channels.slack import convert
+from nexus.channels.slack.budget import Bucket
+from nexus.channels.slack.manifest import SlackConfig, split_tokens
+from nexus.common.clock import Clock, SystemClock
+from nexus.common.locks import FileLock
+from nexus.common.secret import Secret
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 4000
+"""Slack truncates past 40,000 characters and advises 4,000 for readability."""
+CANARY_PREFIX = "nexus delivery check "
+AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "msg_too_long",
+        "no_text",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "restricted_action",
+        "missing_scope",
+        "not_allowed_token_type",
+        *AUTH_ERRORS,
+    }
+)
+_TOKEN_IN_TEXT = re.compile(r"xox[abpr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
+LINK_DISABLED_FIX = (
+    "Slack disabled Socket Mode for this app (disconnect: link_disabled); switch it on again at "
+    "api.slack.com/apps → your app → Socket Mode, then `nexus restart`"
+)
+
+
+def create(*, config: SlackConfig, token: Secret, lock_dir: Path, clock: Clock | None = None) -> SlackChannel:
+    return SlackChannel(config=config, token=token, lock_dir=lock_dir, clock=clock)
+
+
+def poller_lock_path(lock_dir: Path, app_token: Secret) -> Path:
+    digest = hashlib.sha256(b"nexus-slack-socket:" + app_token.reveal().encode()).hexdigest()[:24]
+    return Path(lock_dir) / f"slack-{digest}.lock"
+
+
+def redact(text: str) -> str:
+    return _TOKEN_IN_TEXT.sub("<slack-token>", text)
+
+
+class _SocketClient(SocketModeClient):
+    """The SDK's client, except that we decide what a ``disconnect`` means before it reconnects."""
+
+    def __init__(self, *args: Any, owner: SlackChannel, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._owner = owner
+
+    async def run_message_listeners(self, message: dict[str, Any], raw_message: str) -> None:
+        if message.get("type") == "disconnect" and not self._owner.on_disconnect(str(message.get("reason"))):
+            return  # final or backing off: no new socket
+        await super().run_message_listeners(message, raw_message)
+
+
+class SlackChannel:
+    name = "slack"
+    message_limit = MESSAGE_LIMIT
+
+    def __init__(
+        self, *, config: SlackConfig, token: Secret, lock_dir: Path, clock: Clock | None = None
+    ) -> None:
+        self._config = config
+        self._app_token, self._bot_token = split_tokens(token)
+        self._clock = clock or SystemClock()
+        self._lock = FileLock(poller_lock_path(lock_dir, self._app_token))
+        self._http: aiohttp.ClientSession | None = None
+        self._web: AsyncWebClient | None = None
+        self._socket: _SocketClient | None = None
+        self._handler: InboundHandler | None = None
+        self._handler_set = asyncio.Event()
+        """Events arriving between the socket's hello and ``receive`` wait for the handler (unacked)."""
+        self._broken: errors.ChannelError | None = None
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._bot_user_id: str | None = None
+        self._bot_id: str | None = None
+        self._identity: str | None = None
+        self._transport_ok_at: float | None = None
+        self._delivery_ok_at: float | None = None
+        self._delivery_mono: float | None = None
+        self._connected_at: float | None = None
+        self._canaries: dict[str, asyncio.Future[float]] = {}
+        self._by_client_msg: OrderedDict[str, str] = OrderedDict()
+        self._budget = Bucket(rate_per_s=config.updates_per_minute / 60.0, burst=config.update_burst)
+
+    def __repr__(self) -> str:
+        return f"SlackChannel(api_base={self._config.api_base!r})"
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._broken = None
+        if not self._lock.held and not self._lock.try_acquire():
+            holder = self._lock.read_owner().strip() or "another process"
+            raise errors.Conflict(
+                f"another Nexus gateway ({holder}) already holds this Slack app's socket on this host; "
+                "this one stays in standby and takes over if that one stops",
+                local=True,
+            )
+        self._lock.write_owner(f"pid {os.getpid()}")
+        self._http = aiohttp.ClientSession(trust_env=True)
+        self._web = AsyncWebClient(
+            token=self._bot_token.reveal(),
+            base_url=f"{self._config.api_base}/api/",
+            timeout=max(1, round(self._config.request_timeout_s)),
+            session=self._http,
+        )
+        try:
+            auth = await self._web.auth_test()
+        except SlackApiError as exc:
+            raise self._start_error(exc, "the bot token (xoxb-…)") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise errors.TransportError(f"Slack auth.test failed: {type(exc).__name__}: {exc}") from None
+        self._bot_user_id, self._bot_id = auth.get("user_id"), auth.get("bot_id")
+        self._identity = f"@{auth.get('user')} in {auth.get('team')}" if auth.get("user") else None
+        self._transport_ok_at = self._clock.time()
+        await self._open_socket(self._web)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._handler_set.clear()
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            with contextlib.suppress(Exception):
+                await socket.close()
+        http, self._http, self._web = self._http, None, None
+        if http is not None:
+            with contextlib.suppress(Exception):
+                await http.close()
+        for future in self._canaries.values():
+            future.cancel()
+        self._canaries.clear()
+        self._lock.release()
+
+    def health(self) -> TransportHealth:
+        now = self._clock.time()
+        window = self._config.ping_interval_s + self._config.pong_timeout_s
+        alive = self._socket is not None and (
+            self._transport_ok_at is not None and now - self._transport_ok_at <= window
+        )
+        delivery_window = self._config.canary_interval_s + self._config.canary_timeout_s
+        delivery_alive: bool | None = None
+        if self._socket is not None and self._delivery_ok_at is not None:
+            delivery_alive = now - self._delivery_ok_at <= delivery_window
+        elif self._config.canary_channel is None:
+            delivery_alive = None  # never probed: unknown, not dead
+        return TransportHealth(
+            alive=alive,
+            ok_at=self._transport_ok_at,
+            identity=self._identity,
+            details={
+                "delivery_alive": delivery_alive,
+                "delivery_ok_at": self._delivery_ok_at,
+                "delivery_probe": "canary" if self._config.canary_channel else "events only",
+            },
+        )
+
+    # -- inbound ----------------------------------------------------------------------------------
+
+    async def receive(self, handler: InboundHandler) -> None:
+        socket = self._socket
+        if socket is None:
+            raise errors.TransportError("slack is not started")
+        self._handler = handler
+        self._handler_set.set()
+        await self._watch(socket)
+
+    async def _open_socket(self, web: AsyncWebClient) -> None:
+        socket = _SocketClient(
+            app_token=self._app_token.reveal(),
+            web_client=web,
+            auto_reconnect_enabled=False,  # the manager's ladder is the one reconnect authority
+            ping_interval=self._config.ping_interval_s,
+            logger=logging.getLogger("nexus.channels.slack.sdk"),
+            owner=self,
+        )
+        socket.socket_mode_request_listeners.append(self._on_request)
+        self._socket = socket
+        try:
+            await socket.connect()
+        except SlackApiError as exc:
+            raise self._start_error(exc, "the app-level token (xapp-…)") from None
+        except Exception as exc:
+            raise errors.TransportError(
+                f"Slack socket failed to open: {type(exc).__name__}: {redact(str(exc))}"
+            ) from None
+        self._connected_at = self._clock.monotonic()
+
+    async def _watch(self, socket: _SocketClient) -> None:
+        """Until stopped: ping (transport), probe delivery when quiet, surface what listeners found."""
+        while not self._stop.is_set():
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._config.ping_interval_s)
+            if self._stop.is_set():
+                return
+            if self._broken is not None:
+                raise self._broken
+            await self._ping(socket)
+            if self._canary_due():
+                await self._canary()
+
+    async def _ping(self, socket: _SocketClient) -> None:
+        session = socket.current_session
+        if session is None or session.close_code is not None:
+            raise errors.TransportError("Slack socket closed; reconnecting")
+        try:
+            waiter = await session.ping()
+            await asyncio.wait_for(waiter, self._config.pong_timeout_s)
+        except TimeoutError:
+            raise errors.Stalled(
+                f"Slack socket answered no ping within {self._config.pong_timeout_s:.0f}s; reconnecting"
+            ) from None
+        except Exception as exc:
+            raise errors.TransportError(f"Slack socket broke: {type(exc).__name__}") from None
+        self._transport_ok_at = self._clock.time()
+
+    def _canary_due(self) -> bool:
+        if self._config.canary_channel is None or self._connected_at is None:
+            return False
+        last = max(self._connected_at, self._delivery_mono or 0.0)
+        return self._clock.monotonic() - last >= self._config.canary_interval_s
+
+    async def _canary(self) -> None:
+        assert self._config.canary_channel is not None
+        text = CANARY_PREFIX + secrets.token_hex(6)
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._canaries[text] = future
+        try:
+            await self._call("chat_postMessage", channel=self._config.canary_channel, text=text)
+            await asyncio.wait_for(future, self._config.canary_timeout_s)
+        except TimeoutError:
+            raise errors.Stalled(
+                f"Slack socket is connected but deaf: the delivery check posted to "
+                f"{self._config.canary_channel} did not come back within "
+                f"{self._config.canary_timeout_s:.0f}s; replacing the socket"
+            ) from None
+        except errors.SendError as exc:
+            log.warning("slack: delivery check could not post (%s); trying again later", exc)
+            self._connected_at = self._clock.monotonic()
+        finally:
+            self._canaries.pop(text, None)
+
+    async def _on_request(self, client: Any, request: SocketModeRequest) -> None:
+        """One envelope (its own task, from the SDK): commit, then ack. No ack on failure."""
+        if client is not self._socket:
+            return
+        self._delivery_ok_at, self._delivery_mono = self._clock.time(), self._clock.monotonic()
+        if request.type == "events_api":
+            own = convert.own_text(request.payload, bot_id=self._bot_id)
+            future = self._canaries.get(own) if own else None
+            if future is not None and not future.done():
+                future.set_result(self._clock.time())
+            message = convert.to_inbound(request.payload, bot_user_id=self._bot_user_id)
+            if message is not None:
+                message = self._same_as_before(message, request.payload)
+                try:
+                    await asyncio.wait_for(self._handler_set.wait(), self._config.request_timeout_s)
+                    assert self._handler is not None
+                    await self._handler(message)
+                except Exception:
+                    log.exception("slack: could not commit event %s; Slack redelivers it", _event_id(request))
+                    return
+        try:
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+        except Exception as exc:  # the event is committed: the redelivery finds the same run
+            log.info("slack: ack of %s failed (%s); Slack redelivers it", request.envelope_id, exc)
+
+    def _same_as_before(self, message: Any, payload: dict[str, Any]) -> Any:
+        """A client's resend (same ``client_msg_id``, new ``ts``) maps to the first message's run."""
+        event = payload.get("event") or {}
+        client_msg_id = event.get("client_msg_id")
+        if not isinstance(client_msg_id, str):
+            return message
+        first = self._by_client_msg.setdefault(client_msg_id, message.message_id)
+        self._by_client_msg.move_to_end(client_msg_id)
+        while len(self._by_client_msg) > 10_000:
+            self._by_client_msg.popitem(last=False)
+        if first == message.message_id:
+            return message
+        return type(message)(
+            channel=message.channel,
+            chat_id=message.chat_id,
+            sender_id=message.sender_id,
+            message_id=first,
+            text=message.text,
+        )
+
+    def on_disconnect(self, reason: str) -> bool:
+        """Slack asked us to go: True lets the SDK open a new socket (make-before-break)."""
+        if reason in ("refresh_requested", "warning"):
+            log.info("slack: disconnect (%s); opening a new socket first", reason)
+            return True
+        if reason == "link_disabled":
+            self._broken = errors.AuthRejected(LINK_DISABLED_FIX)
+        elif reason == "too_many_websockets":
+            self._broken = errors.Conflict(
+                "Slack refused another socket (disconnect: too_many_websockets): other programs hold "
+                "this app's Socket Mode connections (Slack allows about 10); backing off"
+            )
+        else:
+            self._broken = errors.TransportError(f"Slack asked us to disconnect ({reason}); reconnecting")
+        self._wake.set()
+        return False
+
+    # -- outbound ---------------------------------------------------------------------------------
+
+    async def send(self, chat_id: str, text: str, *, reply_to: str | None = None) -> str:
+        thread_ts = convert.thread_for(chat_id, reply_to)
+        kwargs: dict[str, Any] = {"channel": chat_id, "text": text}
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+        response = await self._call("chat_postMessage", **kwargs)
+        return str(response["ts"])
+
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        wait = self._budget.take(self._clock.monotonic())
+        if wait > 0:
+            raise errors.RateLimited(
+                f"Slack chat.update budget of this workspace is spent ({self._config.updates_per_minute:.0f}"
+                "/min shared by all streams)",
+                retry_after=wait,
+            )
+        await self._call("chat_update", channel=chat_id, ts=message_id, text=text)
+
+    async def typing(self, chat_id: str) -> None:
+        """Socket Mode has no typing indicator for bots; the streamed preview shows progress instead."""
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        web = self._web
+        if web is None:
+            raise errors.TransientSendError("slack is not connected")
+        try:
+            response = await getattr(web, method)(**kwargs)
+        except SlackApiError as exc:
+            raise self._send_error(exc) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise errors.TransientSendError(f"Slack {method}: {type(exc).__name__}: {exc}") from None
+        self._transport_ok_at = self._clock.time()
+        return response
+
+    # -- translation, once ------------------------------------------------------------------------
+
+    def _start_error(self, exc: SlackApiError, which: str) -> errors.ChannelError:
+        code = _error_code(exc)
+        if code in AUTH_ERRORS or code == "not_allowed_token_type":
+            return errors.AuthRejected(
+                f"Slack rejected {which} ({code}); create a new one at api.slack.com/apps and store both "
+                "tokens again with `nexus channels add slack`"
+            )
+        if exc.response.status_code == 429:
+            return errors.TransportError(f"Slack rate-limited connecting ({code}); backing off")
+        return errors.TransportError(f"Slack refused to connect: {code}")
+
+    def _send_error(self, exc: SlackApiError) -> errors.SendError:
+        code = _error_code(exc)
+        status = exc.response.status_code
+        if status == 429 or code == "ratelimited":
+            retry_after = _retry_after_s(exc.response.headers)
+            return errors.RateLimited(
+                f"Slack: ratelimited (Retry-After {retry_after:.0f}s)", retry_after=retry_after
+            )
+        if code in PERMANENT_ERRORS:
+            return errors.PermanentSendError(f"Slack: {code}")
+        return errors.TransientSendError(f"Slack: {code} (HTTP {status})")
+
+
+def _error_code(exc: SlackApiError) -> str:
+    try:
+        return redact(str(exc.response.get("error") or f"HTTP {exc.response.status_code}"))
+    except Exception:
+        return "unknown error"
+
+
+def _retry_after_s(headers: Any) -> float:
+    for key in ("Retry-After", "retry-after"):
+        value = headers.get(key) if headers is not None else None
+        if value is not None:
+            with contextlib.suppress(TypeError, ValueError):
+                return max(0.0, float(value[0] if isinstance(value, list) else value))
+    return 1.0
+
+
+def _event_id(request: SocketModeRequest) -> str:
+    return str(request.payload.get("event_id") or request.envelope_id)
