@@ -105,3 +105,17 @@ async def test_status_asks_the_running_gateway(
     assert proc.returncode == 0, err.decode()
     assert text.startswith("telegram: connected\n")
     assert "  identity: @nexus_test_bot" in text and "s ago" in text
+
+
+def test_add_slack_reads_the_app_then_the_bot_token_one_per_line(tmp_path: Path) -> None:
+    from tests.channels.slack_support import new_tokens
+
+    app, bot = new_tokens()
+    done = nexus(tmp_path, "channels", "add", "slack", stdin=f"{app}\n{bot}\n")
+    assert done.returncode == 0, done.stderr
+    assert app not in done.stdout + done.stderr and bot not in done.stdout + done.stderr
+    stored = ChannelSecrets(tmp_path).get("slack")
+    assert stored is not None and stored.reveal() == f"{app}\n{bot}"
+    swapped = nexus(tmp_path / "other", "channels", "add", "slack", stdin=f"{bot}\n{app}\n")
+    assert swapped.returncode == 2 and "app-level token" in swapped.stderr
+    assert app not in swapped.stderr and bot not in swapped.stderr

@@ -179,3 +179,45 @@ async def test_a_bad_token_is_final(slack_gateway: GatewayFactory, fake_slack: F
     assert "nexus channels add slack" in error and ("xapp" if which == "app" else "xoxb") in error
     assert other_app not in error and other_bot not in error
     assert fake_slack.connections == 0
+
+
+async def test_no_ack_until_the_handler_committed_and_a_failed_commit_is_redelivered(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """The adapter alone: a handler that fails (the commit did not happen) leaves the envelope unacked,
+    Slack redelivers it, and the second delivery is acked only once the handler returned."""
+    import asyncio
+
+    from nexus.channels.registry import manifest
+    from nexus.channels.slack.adapter import create
+    from nexus.common.secret import Secret
+    from tests.channels.slack_support import slack_table
+
+    config = manifest("slack").validate(slack_table(fake_slack))
+    channel = create(
+        config=config, token=Secret(f"{fake_slack.app_token}\n{fake_slack.bot_token}"), lock_dir=tmp_path
+    )
+    seen: list[str] = []
+    release = asyncio.Event()
+
+    async def handler(message: object) -> None:
+        seen.append(getattr(message, "message_id", ""))
+        if len(seen) == 1:
+            raise RuntimeError("database is locked")
+        await release.wait()
+
+    await channel.start()
+    receiving = asyncio.create_task(channel.receive(handler))
+    try:
+        event = fake_slack.push_message(user=OWNER, text="commit me")
+        await until(lambda: len(seen) == 2, what="the redelivery")
+        facts = fake_slack.event(event)
+        assert facts["attempts"] == 2 and len(set(facts["envelope_ids"])) == 2
+        assert seen[0] == seen[1], "both deliveries carry the same message identity"
+        await asyncio.sleep(0.1)
+        assert fake_slack.event(event)["acked_at"] is None, "not acked while the commit is in progress"
+        release.set()
+        await until(lambda: fake_slack.event(event)["acked_at"] is not None, what="ack after commit")
+    finally:
+        await channel.stop()
+        await asyncio.wait_for(receiving, 5)

@@ -33,10 +33,10 @@ def write_home(home: Path, fake_tg: FakeTelegram, token: str) -> None:
     (home / "nexus.toml").write_text("\n".join(lines) + "\n")
 
 
-def channel_status(gw: GatewayProcess) -> dict[str, Any]:
+def channel_status(gw: GatewayProcess, name: str = "telegram") -> dict[str, Any]:
     with httpx.Client(base_url=gw.base_url, trust_env=False, timeout=5) as client:
         body = client.get("/status", headers={"Authorization": f"Bearer {gw.token}"}).json()
-    return dict(body["channels"]["telegram"])
+    return dict(body["channels"][name])
 
 
 def wait_for(predicate: Any, *, timeout: float, what: str) -> Any:
