@@ -1,13 +1,14 @@
-"""Channel benchmark: Telegram messages through a real gateway child and back.
+"""Channel benchmark: Telegram and Slack messages through a real gateway child and back.
 
-    .venv/bin/python bench/channels.py [--messages N] [--chats C]
+    .venv/bin/python bench/channels.py [--channel telegram|slack|all] [--messages N] [--chats C]
 
-A fake Telegram Bot API and a zero-latency fake Anthropic API run in this process on 127.0.0.1; the
-gateway runs as a real ``nexus gateway run`` child, as in production. N messages are pushed at once,
+Per channel, a fake platform (the Telegram Bot API; Slack's Web API and Socket Mode) and a
+zero-latency fake Anthropic API run in this process on 127.0.0.1; the gateway runs as a real ``nexus gateway run`` child, as in production. N messages are pushed at once,
 spread over C chats (each chat is one session, so answers within a chat are sequential, as in life).
 Reported: messages per second from the first push of a burst to the last final answer shown, and
 p50/p99 from an update being available to the first thing the user sees (the first streamed message),
-both one message at a time (idle) and within the burst (queueing included).
+both one message at a time (idle) and within the burst (queueing included), and, idle, from the
+model request (the zero-latency fake's first token) to that first visible message.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -32,6 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from nexus.channels.secrets import ChannelSecrets  # noqa: E402
 from nexus.common.secret import Secret  # noqa: E402
 from nexus.fakes.anthropic_server import FakeAnthropic  # noqa: E402
+from nexus.fakes.slack_server import FakeSlack  # noqa: E402
 from nexus.fakes.telegram_server import FakeTelegram  # noqa: E402
 
 TOKEN = "123456789:" + "b" * 35
@@ -48,7 +52,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
-def start_gateway(home: Path, port: int, anthropic_url: str) -> subprocess.Popen[bytes]:
+def start_gateway(home: Path, port: int, anthropic_url: str, channel: str) -> subprocess.Popen[bytes]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -80,14 +84,14 @@ def start_gateway(home: Path, port: int, anthropic_url: str) -> subprocess.Popen
                 )
                 if (
                     body.status_code == 200
-                    and body.json().get("channels", {}).get("telegram", {}).get("state") == "connected"
+                    and body.json().get("channels", {}).get(channel, {}).get("state") == "connected"
                 ):
                     return proc
             except (httpx.TransportError, FileNotFoundError):
                 pass
             time.sleep(0.01)
     proc.kill()
-    raise SystemExit("gateway's Telegram channel not connected within 30 s")
+    raise SystemExit(f"gateway's {channel} channel not connected within 30 s")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -100,63 +104,144 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
-def run(messages: int, chats: int, samples: int) -> dict[str, float]:
-    chat_ids = [10_000 + i for i in range(chats)]
-    with tempfile.TemporaryDirectory() as tmp, FakeTelegram(TOKEN) as tg, FakeAnthropic() as model:
+class TelegramDriver:
+    """Drives the fake Bot API: a chat is a Telegram chat id; a key is an update_id."""
+
+    name = "telegram"
+
+    def __init__(self, chats: int) -> None:
+        self.fake = FakeTelegram(TOKEN)
+        self.chats: list[Any] = [10_000 + i for i in range(chats)]
+
+    def configure(self, home: Path) -> dict[str, Any]:
+        ChannelSecrets(home).set("telegram", Secret(TOKEN))
+        return {
+            "api_base": self.fake.base_url,
+            "allow": self.chats,
+            "poll_timeout_s": 10,
+            "edit_interval_s": 0.5,
+        }
+
+    def push(self, chat: Any, text: str) -> Any:
+        return self.fake.push_message(chat_id=chat, text=text)
+
+    def pushed_at(self, key: Any) -> float:
+        return self.fake.pushed_at[key]
+
+    def shown(self, chat: Any | None = None) -> list[Any]:
+        return self.fake.sent(chat)
+
+    def extra(self) -> dict[str, Any]:
+        calls = sum(self.fake.calls(m) for m in ("sendMessage", "editMessageText", "sendChatAction"))
+        return {"api_calls": calls, "conflicts_409": self.fake.conflicts}
+
+
+class SlackDriver:
+    """Drives the fake Slack over Socket Mode: a chat is a user's DM; a key is an event_id."""
+
+    name = "slack"
+
+    def __init__(self, chats: int) -> None:
+        app = "xapp-1-A0NEXUS01-1234567890123-" + "c" * 64
+        bot = "xoxb-123456789012-1234567890123-" + "d" * 24
+        self.fake = FakeSlack(app, bot)
+        self.users = [f"U0BENCH{i:03d}" for i in range(chats)]
+        self.chats = list(self.users)
+
+    def configure(self, home: Path) -> dict[str, Any]:
+        ChannelSecrets(home).set("slack", Secret(f"{self.fake.app_token}\n{self.fake.bot_token}"))
+        # the fake does not enforce Slack's Tier 3 limit; the shared chat.update budget is opened wide
+        # so that the code, not the budget (50/min by default), is what gets measured
+        return {
+            "api_base": self.fake.base_url,
+            "allow": self.users,
+            "edit_interval_s": 1.5,
+            "updates_per_minute": 100_000,
+            "update_burst": 1000,
+        }
+
+    def push(self, chat: Any, text: str) -> Any:
+        return self.fake.push_message(user=chat, text=text)
+
+    def pushed_at(self, key: Any) -> float:
+        return self.fake.pushed_at[key]
+
+    def shown(self, chat: Any | None = None) -> list[Any]:
+        return self.fake.sent(None if chat is None else f"D{chat[1:]}")
+
+    def extra(self) -> dict[str, Any]:
+        calls = sum(self.fake.calls(m) for m in ("chat.postMessage", "chat.update"))
+        return {"api_calls": calls, "sockets_opened": self.fake.connections}
+
+
+DRIVERS: dict[str, Callable[[int], Any]] = {"telegram": TelegramDriver, "slack": SlackDriver}
+
+
+def run(driver: Any, messages: int, samples: int) -> dict[str, Any]:
+    chats = driver.chats
+    with tempfile.TemporaryDirectory() as tmp, driver.fake, FakeAnthropic() as model:
         home = Path(tmp) / "home"
         home.mkdir()
-        ChannelSecrets(home).set("telegram", Secret(TOKEN))
-        table = {"api_base": tg.base_url, "allow": chat_ids, "poll_timeout_s": 10, "edit_interval_s": 0.5}
-        lines = ["[channels.telegram]"] + [f"{k} = {json.dumps(v)}" for k, v in table.items()]
+        table = driver.configure(home)
+        lines = [f"[channels.{driver.name}]"] + [f"{k} = {json.dumps(v)}" for k, v in table.items()]
         (home / "nexus.toml").write_text("\n".join(lines) + "\n")
-        proc = start_gateway(home, free_port(), model.base_url)
+        proc = start_gateway(home, free_port(), model.base_url, driver.name)
         try:
             # warm-up: the first run pays for lazy imports in the gateway
-            tg.push_message(chat_id=chat_ids[0], text="warm-up")
-            tg.wait_until(
-                lambda: any(m.text == "echo: warm-up" for m in tg.sent()), timeout=30, what="warm-up"
+            driver.push(chats[0], "warm-up")
+            driver.fake.wait_until(
+                lambda: any(m.text == "echo: warm-up" for m in driver.shown()), timeout=30, what="warm-up"
             )
             idle: list[float] = []
+            after_model: list[float] = []
             for i in range(samples):
-                update_id = tg.push_message(chat_id=chat_ids[0], text=f"s{i}")
-                shown = tg.wait_until(
-                    lambda i=i: [m for m in tg.sent(chat_ids[0]) if m.text == f"echo: s{i}"],
+                key = driver.push(chats[0], f"s{i}")
+                shown = driver.fake.wait_until(
+                    lambda i=i: [m for m in driver.shown(chats[0]) if m.text == f"echo: s{i}"],
                     timeout=30,
                     what="answer",
                 )
-                idle.append(shown[0].sent_at - tg.pushed_at[update_id])
-            before = {id(m) for m in tg.sent()}
+                idle.append(shown[0].sent_at - driver.pushed_at(key))
+                asked = [r.at for r in model.requests if f"s{i}" in json.dumps(r.body)[-200:]]
+                if asked:  # the zero-latency fake streams its first token as the request arrives
+                    shown_wall = time.time() - (time.monotonic() - shown[0].sent_at)
+                    after_model.append(shown_wall - asked[-1])
+            before = {id(m) for m in driver.shown()}
             started = time.monotonic()
-            expected: dict[int, tuple[int, str]] = {}
+            expected: dict[Any, tuple[Any, str]] = {}
             for i in range(messages):
-                chat = chat_ids[i % chats]
-                text = f"m{i}"
-                expected[tg.push_message(chat_id=chat, text=text)] = (chat, f"echo: {text}")
+                chat = chats[i % len(chats)]
+                expected[driver.push(chat, f"m{i}")] = (chat, f"echo: m{i}")
             wanted = {answer for _, answer in expected.values()}
 
             def done() -> bool:
-                shown = {m.text for m in tg.sent() if id(m) not in before}
-                return wanted <= shown
+                return wanted <= {m.text for m in driver.shown() if id(m) not in before}
 
-            tg.wait_until(done, timeout=120, what=f"{messages} answers")
+            driver.fake.wait_until(done, timeout=120, what=f"{messages} answers")
             elapsed = time.monotonic() - started
             first_seen: list[float] = []
-            for update_id, (chat, answer) in expected.items():
-                message = next(m for m in tg.sent(chat) if m.text == answer)
-                first_seen.append(message.sent_at - tg.pushed_at[update_id])
+            for key, (chat, answer) in expected.items():
+                message = next(m for m in driver.shown(chat) if m.text == answer)
+                first_seen.append(message.sent_at - driver.pushed_at(key))
         finally:
             stop(proc)
     return {
+        "channel": driver.name,
         "messages": messages,
-        "chats": chats,
+        "chats": len(chats),
         "seconds": round(elapsed, 3),
         "messages_per_s": round(messages / elapsed, 1),
         "idle_first_shown_p50_ms": round(percentile(idle, 50) * 1000, 1),
         "idle_first_shown_p99_ms": round(percentile(idle, 99) * 1000, 1),
+        "idle_shown_after_model_p50_ms": round(percentile(after_model, 50) * 1000, 1)
+        if after_model
+        else None,
+        "idle_shown_after_model_p99_ms": round(percentile(after_model, 99) * 1000, 1)
+        if after_model
+        else None,
         "burst_first_shown_p50_ms": round(percentile(first_seen, 50) * 1000, 1),
         "burst_first_shown_p99_ms": round(percentile(first_seen, 99) * 1000, 1),
-        "telegram_calls": sum(tg.calls(m) for m in ("sendMessage", "editMessageText", "sendChatAction")),
-        "conflicts_409": tg.conflicts,
+        **driver.extra(),
     }
 
 
@@ -167,8 +252,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--chats", type=int, default=20)
     parser.add_argument("--samples", type=int, default=30, help="one-at-a-time messages for idle latency")
+    parser.add_argument("--channel", choices=[*DRIVERS, "all"], default="all")
     args = parser.parse_args()
-    print(json.dumps(run(args.messages, args.chats, args.samples), indent=2))
+    names = list(DRIVERS) if args.channel == "all" else [args.channel]
+    results = [run(DRIVERS[name](args.chats), args.messages, args.samples) for name in names]
+    print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -36,9 +36,9 @@ class SlackConfig(BaseModel):
     """Slack's host; the Web API is under ``{api_base}/api/`` (set to a fake in tests)."""
     edit_interval_s: float = Field(default=1.5, ge=0, le=60)
     """Minimum time between ``chat.update`` calls of one streaming answer."""
-    updates_per_minute: float = Field(default=50.0, gt=0, le=600)
+    updates_per_minute: float = Field(default=50.0, gt=0, le=100_000)
     """``chat.update`` budget shared by every stream of the workspace (Slack's Tier 3: 50+/min)."""
-    update_burst: int = Field(default=5, ge=1, le=100)
+    update_burst: int = Field(default=5, ge=1, le=10_000)
     ping_interval_s: float = Field(default=10.0, gt=0, le=300)
     """How often the socket is pinged (transport liveness)."""
     pong_timeout_s: float = Field(default=10.0, gt=0, le=300)
