@@ -119,3 +119,14 @@ def test_add_slack_reads_the_app_then_the_bot_token_one_per_line(tmp_path: Path)
     swapped = nexus(tmp_path / "other", "channels", "add", "slack", stdin=f"{bot}\n{app}\n")
     assert swapped.returncode == 2 and "app-level token" in swapped.stderr
     assert app not in swapped.stderr and bot not in swapped.stderr
+
+
+def test_add_discord_reads_the_bot_token(tmp_path: Path) -> None:
+    from tests.channels.discord_support import new_token as discord_token
+
+    token = discord_token()
+    done = nexus(tmp_path, "channels", "add", "discord", stdin=token + "\n")
+    assert done.returncode == 0, done.stderr
+    assert token not in done.stdout + done.stderr
+    stored = ChannelSecrets(tmp_path).get("discord")
+    assert stored is not None and stored.reveal() == token

@@ -28,7 +28,10 @@ def fake_discord() -> Iterator[FakeDiscord]:
 
 
 @pytest.fixture
-async def discord_gateway(tmp_path: Path, fake_discord: FakeDiscord) -> AsyncIterator[GatewayFactory]:
+async def discord_gateway(
+    tmp_path: Path, fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[GatewayFactory]:
+    monkeypatch.setenv("NEXUS_LOCK_DIR", str(tmp_path / "locks"))  # poller locks (and cursors) per test
     async with discord_gateways(tmp_path, fake_discord) as start:
         yield start
 

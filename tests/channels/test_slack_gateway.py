@@ -21,7 +21,10 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-async def slack_gateway(tmp_path: Path, fake_slack: FakeSlack) -> AsyncIterator[GatewayFactory]:
+async def slack_gateway(
+    tmp_path: Path, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[GatewayFactory]:
+    monkeypatch.setenv("NEXUS_LOCK_DIR", str(tmp_path / "locks"))  # poller locks (and cursors) per test
     async with slack_gateways(tmp_path, fake_slack) as start:
         yield start
 

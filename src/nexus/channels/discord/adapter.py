@@ -49,6 +49,7 @@ with warnings.catch_warnings():
 from nexus.channels import errors
 from nexus.channels.base import InboundHandler, InboundMessage, TransportHealth
 from nexus.channels.discord import convert
+from nexus.channels.discord.cursors import Cursors
 from nexus.channels.discord.manifest import USER_PREFIX, DiscordConfig
 from nexus.common.clock import Clock, SystemClock
 from nexus.common.locks import FileLock
@@ -129,7 +130,8 @@ class DiscordChannel:
         self._wake = asyncio.Event()
         self._unsettled = 0
         """Reconnects since the last RESUMED or READY."""
-        self._cursors: dict[str, tuple[str, bool]] = {}
+        lock_path = poller_lock_path(lock_dir, token)
+        self._cursors = Cursors(lock_path.with_suffix(".cursors.json"))
         """chat id -> (last message id seen, is a DM): what a backfill asks after a new session."""
         self._dm_channels: dict[str, str] = {}
         self._identity: str | None = None
@@ -199,6 +201,7 @@ class DiscordChannel:
         self._connected_at = self._clock.monotonic()
 
     async def stop(self) -> None:
+        self._cursors.flush()
         self._stop.set()
         self._wake.set()
         self._handler_set.clear()
@@ -253,8 +256,7 @@ class DiscordChannel:
         if new:
             self.sessions += 1
             self._ready.set()
-            if self.sessions > 1:
-                self._spawn(self._backfill())
+            self._spawn(self._backfill())  # after a restart too: the cursors are on disk
 
     def on_disconnect(self) -> None:
         self._unsettled += 1
@@ -284,7 +286,6 @@ class DiscordChannel:
         await self._take(inbound, str(message.channel.id), str(message.id), is_dm)
 
     async def _take(self, inbound: InboundMessage | None, chat_id: str, message_id: str, is_dm: bool) -> None:
-        last = self._cursors.get(chat_id)
         if inbound is not None:
             try:
                 await asyncio.wait_for(self._handler_set.wait(), self._config.ready_timeout_s)
@@ -295,8 +296,8 @@ class DiscordChannel:
                     "discord: could not commit message %s; the next backfill retries it", message_id
                 )
                 return
-        if last is None or int(message_id) > int(last[0]):
-            self._cursors[chat_id] = (message_id, is_dm)
+        self._cursors.seen(chat_id, message_id, is_dm=is_dm)
+        self._cursors.flush()  # before a kill -9, so the restart's backfill starts here
 
     async def _backfill(self) -> None:
         """After a new session: what was said in the chats we know while no session listened."""
