@@ -1,9 +1,10 @@
-"""Channel benchmark: Telegram and Slack messages through a real gateway child and back.
+"""Channel benchmark: Telegram, Slack and Discord messages through a real gateway child and back.
 
-    .venv/bin/python bench/channels.py [--channel telegram|slack|all] [--messages N] [--chats C]
+    .venv/bin/python bench/channels.py [--channel telegram|slack|discord|all] [--messages N] [--chats C]
 
-Per channel, a fake platform (the Telegram Bot API; Slack's Web API and Socket Mode) and a
-zero-latency fake Anthropic API run in this process on 127.0.0.1; the gateway runs as a real ``nexus gateway run`` child, as in production. N messages are pushed at once,
+Per channel, a fake platform (the Telegram Bot API; Slack's Web API and Socket Mode; Discord's REST
+API and gateway) and a zero-latency fake Anthropic API run in this process on 127.0.0.1; the gateway
+runs as a real ``nexus gateway run`` child, as in production. N messages are pushed at once,
 spread over C chats (each chat is one session, so answers within a chat are sequential, as in life).
 Reported: messages per second from the first push of a burst to the last final answer shown, and
 p50/p99 from an update being available to the first thing the user sees (the first streamed message),
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from nexus.channels.secrets import ChannelSecrets  # noqa: E402
 from nexus.common.secret import Secret  # noqa: E402
 from nexus.fakes.anthropic_server import FakeAnthropic  # noqa: E402
+from nexus.fakes.discord_server import FakeDiscord  # noqa: E402
 from nexus.fakes.slack_server import FakeSlack  # noqa: E402
 from nexus.fakes.telegram_server import FakeTelegram  # noqa: E402
 
@@ -174,7 +176,46 @@ class SlackDriver:
         return {"api_calls": calls, "sockets_opened": self.fake.connections}
 
 
-DRIVERS: dict[str, Callable[[int], Any]] = {"telegram": TelegramDriver, "slack": SlackDriver}
+class DiscordDriver:
+    """Drives the fake Discord (REST + zlib-stream gateway): a chat is a user's DM; a key is a message id."""
+
+    name = "discord"
+
+    def __init__(self, chats: int) -> None:
+        self.fake = FakeDiscord("MTEwMDAwMDAwMDAwMDAwMDAwMQ.GbEnch.benchbenchbenchbenchbenchbench12")
+        self.chats = [str(300_000_000_000_000_000 + i) for i in range(chats)]
+
+    def configure(self, home: Path) -> dict[str, Any]:
+        ChannelSecrets(home).set("discord", Secret(self.fake.token))
+        return {
+            "api_base": self.fake.api_base,
+            "gateway_url": self.fake.gateway_url,
+            "allow": self.chats,
+            "edit_interval_s": 1.0,
+            "guild_ready_timeout_s": 0.0,
+        }
+
+    def push(self, chat: Any, text: str) -> Any:
+        return self.fake.push_message(user_id=chat, text=text)
+
+    def pushed_at(self, key: Any) -> float:
+        return self.fake.pushed_at[key]
+
+    def shown(self, chat: Any | None = None) -> list[Any]:
+        return self.fake.sent(None if chat is None else self.fake.dm_channel(chat))
+
+    def extra(self) -> dict[str, Any]:
+        calls = sum(
+            self.fake.calls(r) for r in ("POST /channels/{id}/messages", "PATCH /channels/{id}/messages/{id}")
+        )
+        return {"api_calls": calls, "identifies": self.fake.identifies}
+
+
+DRIVERS: dict[str, Callable[[int], Any]] = {
+    "telegram": TelegramDriver,
+    "slack": SlackDriver,
+    "discord": DiscordDriver,
+}
 
 
 def run(driver: Any, messages: int, samples: int) -> dict[str, Any]:

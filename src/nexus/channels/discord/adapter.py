@@ -57,6 +57,10 @@ from nexus.common.secret import Secret
 
 log = logging.getLogger(__name__)
 
+# Nexus uses no voice: discord.py's one-time "PyNaCl/davey is not installed" warnings are noise
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
 MESSAGE_LIMIT = 2000
 CANARY_PREFIX = "nexus delivery check "
 BAD_TOKEN_FIX = (

@@ -91,6 +91,17 @@ def redact(text: str) -> str:
     return _TOKEN_IN_TEXT.sub("<slack-token>", text)
 
 
+class _QuietClose(logging.Filter):
+    """slack-sdk logs an ERROR when its receive loop meets the socket *we* closed (ConnectionClosedOK)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "ConnectionClosedOK" not in record.getMessage()
+
+
+SDK_LOG = logging.getLogger("nexus.channels.slack.sdk")
+SDK_LOG.addFilter(_QuietClose())
+
+
 class _SocketClient(SocketModeClient):
     """The SDK's client, except that we decide what a ``disconnect`` means before it reconnects."""
 
@@ -225,7 +236,7 @@ class SlackChannel:
             web_client=web,
             auto_reconnect_enabled=False,  # the manager's ladder is the one reconnect authority
             ping_interval=self._config.ping_interval_s,
-            logger=logging.getLogger("nexus.channels.slack.sdk"),
+            logger=SDK_LOG,
             owner=self,
         )
         socket.socket_mode_request_listeners.append(self._on_request)
