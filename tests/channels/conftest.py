@@ -10,17 +10,14 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from nexus.channels.secrets import ChannelSecrets
-from nexus.common.secret import Secret
-from nexus.config.schema import NexusConfig
 from nexus.fakes.telegram_server import FakeTelegram
-from tests.gateway.conftest import RunningGateway, ScriptedRouter, start_gateway
+from tests.channels.gateways import GatewayFactory, channel_gateways
 
 OWNER = 4242
 STRANGER = 777
@@ -66,32 +63,11 @@ def fake_tg(token: str) -> Iterator[FakeTelegram]:
         yield fake
 
 
-GatewayFactory = Callable[..., Awaitable[RunningGateway]]
-
-
 @pytest.fixture
 async def telegram_gateway(
     tmp_path: Path, fake_tg: FakeTelegram, token: str
 ) -> AsyncIterator[GatewayFactory]:
     """``await telegram_gateway(router=..., home=..., **table_overrides)`` -> a running gateway."""
-    running: list[tuple[asyncio.Event, asyncio.Task[None], ScriptedRouter]] = []
-
-    async def start(
-        *, router: ScriptedRouter | None = None, home: Path | None = None, **overrides: Any
-    ) -> RunningGateway:
-        home = home or tmp_path / f"home{len(running)}"
-        ChannelSecrets(home).set("telegram", Secret(token))
-        config = NexusConfig(channels={"telegram": telegram_table(fake_tg, **overrides)})
-        router = router or ScriptedRouter()
-        gw, stop, task = await start_gateway(home, router, config)
-        running.append((stop, task, router))
-        return gw
-
-    try:
+    table = lambda **overrides: telegram_table(fake_tg, **overrides)  # noqa: E731
+    async with channel_gateways(tmp_path, "telegram", secret=token, table=table) as start:
         yield start
-    finally:
-        for stop, task, router in reversed(running):
-            if router.gate is not None:
-                router.gate.set()
-            stop.set()
-            await asyncio.wait_for(task, 15)

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from nexus.channels.secrets import ChannelSecrets
-from nexus.common.secret import Secret
-from nexus.config.schema import NexusConfig
 from nexus.fakes.discord_server import FakeDiscord
-from tests.gateway.conftest import RunningGateway, ScriptedRouter, start_gateway
+from tests.channels import gateways
+from tests.channels.gateways import GatewayFactory
 
 OWNER = "300000000000000001"
 STRANGER = "300000000000000777"
@@ -43,40 +38,10 @@ def discord_table(fake: FakeDiscord, **overrides: Any) -> dict[str, Any]:
 
 
 def write_home(home: Path, fake: FakeDiscord, **overrides: Any) -> None:
-    home.mkdir(parents=True, exist_ok=True)
-    ChannelSecrets(home).set("discord", Secret(fake.token))
-    table = discord_table(fake, **overrides)
-    lines = ["[channels.discord]"] + [f"{key} = {json.dumps(value)}" for key, value in table.items()]
-    (home / "nexus.toml").write_text("\n".join(lines) + "\n")
+    gateways.write_home(home, "discord", fake.token, discord_table(fake, **overrides))
 
 
-GatewayFactory = Callable[..., Awaitable[RunningGateway]]
-
-
-@asynccontextmanager
-async def discord_gateways(tmp_path: Path, fake: FakeDiscord) -> AsyncIterator[GatewayFactory]:
-    running: list[tuple[asyncio.Event, asyncio.Task[None], ScriptedRouter]] = []
-
-    async def start(
-        *,
-        router: ScriptedRouter | None = None,
-        home: Path | None = None,
-        token: str | None = None,
-        **overrides: Any,
-    ) -> RunningGateway:
-        home = home or tmp_path / f"home{len(running)}"
-        ChannelSecrets(home).set("discord", Secret(token or fake.token))
-        config = NexusConfig(channels={"discord": discord_table(fake, **overrides)})
-        router = router or ScriptedRouter()
-        gw, stop, task = await start_gateway(home, router, config)
-        running.append((stop, task, router))
-        return gw
-
-    try:
-        yield start
-    finally:
-        for stop, task, router in reversed(running):
-            if router.gate is not None:
-                router.gate.set()
-            stop.set()
-            await asyncio.wait_for(task, 15)
+def discord_gateways(tmp_path: Path, fake: FakeDiscord) -> AbstractAsyncContextManager[GatewayFactory]:
+    return gateways.channel_gateways(
+        tmp_path, "discord", secret=fake.token, table=lambda **overrides: discord_table(fake, **overrides)
+    )

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from nexus.channels.secrets import ChannelSecrets
-from nexus.common.secret import Secret
-from nexus.config.schema import NexusConfig
 from nexus.fakes.slack_server import FakeSlack
-from tests.gateway.conftest import RunningGateway, ScriptedRouter, start_gateway
+from tests.channels import gateways
+from tests.channels.gateways import GatewayFactory
 
 OWNER = "U0OWNER01"
 STRANGER = "U0STRANGE1"
@@ -47,41 +42,13 @@ def slack_table(fake: FakeSlack, **overrides: Any) -> dict[str, Any]:
 
 
 def write_home(home: Path, fake: FakeSlack, **overrides: Any) -> None:
-    home.mkdir(parents=True, exist_ok=True)
-    ChannelSecrets(home).set("slack", Secret(f"{fake.app_token}\n{fake.bot_token}"))
-    table = slack_table(fake, **overrides)
-    lines = ["[channels.slack]"] + [f"{key} = {json.dumps(value)}" for key, value in table.items()]
-    (home / "nexus.toml").write_text("\n".join(lines) + "\n")
+    gateways.write_home(home, "slack", f"{fake.app_token}\n{fake.bot_token}", slack_table(fake, **overrides))
 
 
-GatewayFactory = Callable[..., Awaitable[RunningGateway]]
-
-
-@asynccontextmanager
-async def slack_gateways(tmp_path: Path, fake: FakeSlack) -> AsyncIterator[GatewayFactory]:
-    running: list[tuple[asyncio.Event, asyncio.Task[None], ScriptedRouter]] = []
-
-    async def start(
-        *,
-        router: ScriptedRouter | None = None,
-        home: Path | None = None,
-        tokens: tuple[str, str] | None = None,
-        **overrides: Any,
-    ) -> RunningGateway:
-        home = home or tmp_path / f"home{len(running)}"
-        app, bot = tokens or (fake.app_token, fake.bot_token)
-        ChannelSecrets(home).set("slack", Secret(f"{app}\n{bot}"))
-        config = NexusConfig(channels={"slack": slack_table(fake, **overrides)})
-        router = router or ScriptedRouter()
-        gw, stop, task = await start_gateway(home, router, config)
-        running.append((stop, task, router))
-        return gw
-
-    try:
-        yield start
-    finally:
-        for stop, task, router in reversed(running):
-            if router.gate is not None:
-                router.gate.set()
-            stop.set()
-            await asyncio.wait_for(task, 15)
+def slack_gateways(tmp_path: Path, fake: FakeSlack) -> AbstractAsyncContextManager[GatewayFactory]:
+    return gateways.channel_gateways(
+        tmp_path,
+        "slack",
+        secret=f"{fake.app_token}\n{fake.bot_token}",
+        table=lambda **overrides: slack_table(fake, **overrides),
+    )

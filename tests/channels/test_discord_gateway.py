@@ -220,7 +220,7 @@ async def test_final_close_codes_fail_with_the_fix_and_never_loop(
 
 async def test_a_bad_token_is_final(discord_gateway: GatewayFactory, fake_discord: FakeDiscord) -> None:
     other = new_token()
-    gw = await discord_gateway(token=other)
+    gw = await discord_gateway(secret_override=other)
     manager = gw.runtime.channels
     await until(lambda: manager.state("discord") == "failed", what="failed")
     error = manager.status()["discord"]["last_error"]

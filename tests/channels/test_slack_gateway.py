@@ -175,7 +175,7 @@ async def test_too_many_websockets_backs_off(slack_gateway: GatewayFactory, fake
 async def test_a_bad_token_is_final(slack_gateway: GatewayFactory, fake_slack: FakeSlack, which: str) -> None:
     other_app, other_bot = new_tokens()
     tokens = (other_app, fake_slack.bot_token) if which == "app" else (fake_slack.app_token, other_bot)
-    gw = await slack_gateway(tokens=tokens)
+    gw = await slack_gateway(secret_override="\n".join(tokens))
     manager = gw.runtime.channels
     await until(lambda: manager.state("slack") == "failed", what="failed")
     error = manager.status()["slack"]["last_error"]

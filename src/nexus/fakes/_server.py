@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 import uvicorn
 
@@ -349,6 +350,20 @@ async def pause(seconds: float | None, stopping: threading.Event) -> None:
         if left <= 0:
             return
         await asyncio.sleep(left)
+
+
+async def request_params(request: Any) -> dict[str, Any]:
+    """Query, JSON or form parameters of a starlette request, merged (what the Bot and Web APIs accept)."""
+    params: dict[str, Any] = dict(request.query_params)
+    if request.method == "POST":
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/json"):
+            body = await request.json()
+            if isinstance(body, dict):
+                params.update(body)
+        elif content_type.startswith("application/x-www-form-urlencoded"):
+            params.update(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
+    return params
 
 
 def split_text(text: str, chunks: int) -> list[str]:

@@ -33,7 +33,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -41,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from nexus.fakes._server import ThreadedFake
+from nexus.fakes._server import ThreadedFake, request_params
 
 TEAM_ID = "T0NEXUS01"
 APP_ID = "A0NEXUS01"
@@ -260,7 +259,7 @@ class FakeSlack(ThreadedFake):
     async def _endpoint(self, request: Request) -> Response:
         method = request.path_params["method"]
         try:
-            params = await _params(request)
+            params = await request_params(request)
         except ClientDisconnect:
             return Response(status_code=499)
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or str(
@@ -471,19 +470,6 @@ class FakeSlack(ThreadedFake):
     def _next_ts(self) -> str:
         self._ts += 1
         return f"{int(time.time())}.{self._ts:06d}"
-
-
-async def _params(request: Request) -> dict[str, Any]:
-    params: dict[str, Any] = dict(request.query_params)
-    if request.method == "POST":
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("application/json"):
-            body = await request.json()
-            if isinstance(body, dict):
-                params.update(body)
-        elif content_type.startswith("application/x-www-form-urlencoded"):
-            params.update(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
-    return params
 
 
 def _ok(body: dict[str, Any]) -> Response:

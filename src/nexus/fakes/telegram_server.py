@@ -24,14 +24,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from nexus.fakes._server import ThreadedFake, pause
+from nexus.fakes._server import ThreadedFake, pause, request_params
 
 BOT_USERNAME = "nexus_test_bot"
 NOT_MODIFIED = (
@@ -162,7 +161,7 @@ class FakeTelegram(ThreadedFake):
             return _error(401, "Unauthorized")
         method = request.path_params["method"]
         try:
-            params = await _params(request)
+            params = await request_params(request)
         except ClientDisconnect:
             return Response(status_code=499)  # the client gave up mid-request (e.g. it was stopped)
         with self._lock:
@@ -296,19 +295,6 @@ class FakeTelegram(ThreadedFake):
             "from": {"id": self.bot_id, "is_bot": True, "first_name": "Nexus Test", "username": BOT_USERNAME},
             "text": message.text,
         }
-
-
-async def _params(request: Request) -> dict[str, Any]:
-    params: dict[str, Any] = dict(request.query_params)
-    if request.method == "POST":
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("application/json"):
-            body = await request.json()
-            if isinstance(body, dict):
-                params.update(body)
-        elif content_type.startswith("application/x-www-form-urlencoded"):
-            params.update(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
-    return params
 
 
 def _int(value: Any) -> int | None:

@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import os
-import secrets
 import time
 import warnings
 from pathlib import Path
@@ -46,8 +43,9 @@ with warnings.catch_warnings():
     from discord.gateway import DiscordWebSocket
     from discord.http import Route
 
-from nexus.channels import errors
+from nexus.channels import errors, poller
 from nexus.channels.base import InboundHandler, InboundMessage, TransportHealth
+from nexus.channels.canary import DeliveryCanary
 from nexus.channels.discord import convert
 from nexus.channels.discord.cursors import Cursors
 from nexus.channels.discord.manifest import USER_PREFIX, DiscordConfig
@@ -62,7 +60,6 @@ discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
 
 MESSAGE_LIMIT = 2000
-CANARY_PREFIX = "nexus delivery check "
 BAD_TOKEN_FIX = (
     "reset the token in the Discord Developer Portal (your application → Bot → Reset Token) and store "
     "it again with `nexus channels add discord`"
@@ -80,8 +77,7 @@ def create(
 
 
 def poller_lock_path(lock_dir: Path, token: Secret) -> Path:
-    digest = hashlib.sha256(b"nexus-discord-gateway:" + token.reveal().encode()).hexdigest()[:24]
-    return Path(lock_dir) / f"discord-{digest}.lock"
+    return poller.lock_path(lock_dir, "discord", token)
 
 
 class _Client(discord.Client):
@@ -123,7 +119,8 @@ class DiscordChannel:
         self._config = config
         self._token = token
         self._clock = clock or SystemClock()
-        self._lock = FileLock(poller_lock_path(lock_dir, token))
+        lock_path = poller_lock_path(lock_dir, token)
+        self._lock = FileLock(lock_path)
         self.identify_wait_s = config.identify_wait_s
         self._client: _Client | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -134,16 +131,17 @@ class DiscordChannel:
         self._wake = asyncio.Event()
         self._unsettled = 0
         """Reconnects since the last RESUMED or READY."""
-        lock_path = poller_lock_path(lock_dir, token)
         self._cursors = Cursors(lock_path.with_suffix(".cursors.json"))
         """chat id -> (last message id seen, is a DM): what a backfill asks after a new session."""
         self._dm_channels: dict[str, str] = {}
         self._identity: str | None = None
         self._transport_ok_at: float | None = None
-        self._delivery_ok_at: float | None = None
-        self._delivery_mono: float | None = None
-        self._connected_at: float | None = None
-        self._canaries: dict[str, asyncio.Future[float]] = {}
+        self._canary = DeliveryCanary(
+            channel=config.canary_channel,
+            interval_s=config.canary_interval_s,
+            timeout_s=config.canary_timeout_s,
+            clock=self._clock,
+        )
         self._background: set[asyncio.Task[None]] = set()
         self.sessions = 0
         self.zombies = 0
@@ -157,14 +155,7 @@ class DiscordChannel:
         self._stop.clear()
         self._ready.clear()
         self._unsettled = 0
-        if not self._lock.held and not self._lock.try_acquire():
-            holder = self._lock.read_owner().strip() or "another process"
-            raise errors.Conflict(
-                f"another Nexus gateway ({holder}) already connects this Discord bot on this host; "
-                "this one stays in standby and takes over if that one stops",
-                local=True,
-            )
-        self._lock.write_owner(f"pid {os.getpid()}")
+        poller.hold(self._lock, what="this Discord bot's gateway connection")
         Route.BASE = self._config.api_base
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self._config.gateway_url)
         intents = discord.Intents.none()
@@ -202,7 +193,7 @@ class DiscordChannel:
         if not self._ready.is_set():
             raise errors.TransportError(f"Discord sent no READY within {self._config.ready_timeout_s:.0f}s")
         self._transport_ok_at = self._clock.time()
-        self._connected_at = self._clock.monotonic()
+        self._canary.connected()
 
     async def stop(self) -> None:
         self._cursors.flush()
@@ -221,9 +212,7 @@ class DiscordChannel:
                 await runner
         for task in list(self._background):
             task.cancel()
-        for future in self._canaries.values():
-            future.cancel()
-        self._canaries.clear()
+        self._canary.cancel()
         self._lock.release()
 
     def health(self) -> TransportHealth:
@@ -234,19 +223,12 @@ class DiscordChannel:
             and self._transport_ok_at is not None
             and now - self._transport_ok_at <= interval * (self._config.zombie_after_heartbeats + 1)
         )
-        delivery_alive: bool | None = None
-        if self._client is not None and self._delivery_ok_at is not None:
-            delivery_alive = (
-                now - self._delivery_ok_at <= self._config.canary_interval_s + self._config.canary_timeout_s
-            )
         return TransportHealth(
             alive=alive,
             ok_at=self._transport_ok_at,
             identity=self._identity,
             details={
-                "delivery_alive": delivery_alive,
-                "delivery_ok_at": self._delivery_ok_at,
-                "delivery_probe": "canary" if self._config.canary_channel else "events only",
+                **self._canary.details(active=self._client is not None),
                 "sessions": self.sessions,
                 "zombie_resumes": self.zombies,
             },
@@ -267,14 +249,12 @@ class DiscordChannel:
         self._wake.set()
 
     async def on_message(self, message: discord.Message) -> None:
-        self._delivery_ok_at, self._delivery_mono = self._clock.time(), self._clock.monotonic()
+        self._canary.delivered()
         client = self._client
         bot_id = str(client.user.id) if client is not None and client.user is not None else None
         author_id = str(message.author.id)
         if author_id == bot_id:
-            future = self._canaries.get(message.content)
-            if future is not None and not future.done():
-                future.set_result(self._clock.time())
+            self._canary.echo(message.content)
             return
         is_dm = message.guild is None and getattr(message.channel, "guild_id", None) is None
         inbound = convert.to_inbound(
@@ -354,8 +334,8 @@ class DiscordChannel:
                     "session (IDENTIFY), then backfilling"
                 )
             await self._check_heartbeat()
-            if self._canary_due():
-                await self._canary()
+            if self._canary.due():
+                await self._canary.probe(self._post_check, platform="Discord gateway")
 
     def _heartbeat_interval(self) -> float | None:
         keep_alive = getattr(getattr(self._client, "ws", None), "_keep_alive", None)
@@ -376,30 +356,8 @@ class DiscordChannel:
         with contextlib.suppress(Exception):
             await ws.close(4000)  # discord.py answers a 4000 close with RESUME
 
-    def _canary_due(self) -> bool:
-        if self._config.canary_channel is None or self._connected_at is None:
-            return False
-        last = max(self._connected_at, self._delivery_mono or 0.0)
-        return self._clock.monotonic() - last >= self._config.canary_interval_s
-
-    async def _canary(self) -> None:
-        assert self._config.canary_channel is not None
-        text = CANARY_PREFIX + secrets.token_hex(6)
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._canaries[text] = future
-        try:
-            await self._create(self._config.canary_channel, text, reply_to=None)
-            await asyncio.wait_for(future, self._config.canary_timeout_s)
-        except TimeoutError:
-            raise errors.Stalled(
-                f"Discord gateway is connected but deaf: the delivery check posted to "
-                f"{self._config.canary_channel} did not come back within {self._config.canary_timeout_s:.0f}s"
-            ) from None
-        except errors.SendError as exc:
-            log.warning("discord: delivery check could not post (%s); trying again later", exc)
-            self._connected_at = self._clock.monotonic()
-        finally:
-            self._canaries.pop(text, None)
+    async def _post_check(self, channel: str, text: str) -> None:
+        await self._create(channel, text, reply_to=None)
 
     # -- outbound ---------------------------------------------------------------------------------
 

@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import os
 import re
-import secrets
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -40,8 +37,9 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.socket_mode.websockets import SocketModeClient
 from slack_sdk.web.async_client import AsyncWebClient
 
-from nexus.channels import errors
+from nexus.channels import errors, poller
 from nexus.channels.base import InboundHandler, TransportHealth
+from nexus.channels.canary import DeliveryCanary
 from nexus.channels.slack import convert
 from nexus.channels.slack.budget import Bucket
 from nexus.channels.slack.manifest import SlackConfig, split_tokens
@@ -53,7 +51,6 @@ log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 4000
 """Slack truncates past 40,000 characters and advises 4,000 for readability."""
-CANARY_PREFIX = "nexus delivery check "
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 PERMANENT_ERRORS = frozenset(
     {
@@ -83,8 +80,7 @@ def create(*, config: SlackConfig, token: Secret, lock_dir: Path, clock: Clock |
 
 
 def poller_lock_path(lock_dir: Path, app_token: Secret) -> Path:
-    digest = hashlib.sha256(b"nexus-slack-socket:" + app_token.reveal().encode()).hexdigest()[:24]
-    return Path(lock_dir) / f"slack-{digest}.lock"
+    return poller.lock_path(lock_dir, "slack", app_token)
 
 
 def redact(text: str) -> str:
@@ -139,10 +135,12 @@ class SlackChannel:
         self._bot_id: str | None = None
         self._identity: str | None = None
         self._transport_ok_at: float | None = None
-        self._delivery_ok_at: float | None = None
-        self._delivery_mono: float | None = None
-        self._connected_at: float | None = None
-        self._canaries: dict[str, asyncio.Future[float]] = {}
+        self._canary = DeliveryCanary(
+            channel=config.canary_channel,
+            interval_s=config.canary_interval_s,
+            timeout_s=config.canary_timeout_s,
+            clock=self._clock,
+        )
         self._by_client_msg: OrderedDict[str, str] = OrderedDict()
         self._budget = Bucket(rate_per_s=config.updates_per_minute / 60.0, burst=config.update_burst)
 
@@ -154,14 +152,7 @@ class SlackChannel:
     async def start(self) -> None:
         self._stop.clear()
         self._broken = None
-        if not self._lock.held and not self._lock.try_acquire():
-            holder = self._lock.read_owner().strip() or "another process"
-            raise errors.Conflict(
-                f"another Nexus gateway ({holder}) already holds this Slack app's socket on this host; "
-                "this one stays in standby and takes over if that one stops",
-                local=True,
-            )
-        self._lock.write_owner(f"pid {os.getpid()}")
+        poller.hold(self._lock, what="this Slack app's socket")
         self._http = aiohttp.ClientSession(trust_env=True)
         self._web = AsyncWebClient(
             token=self._bot_token.reveal(),
@@ -192,9 +183,7 @@ class SlackChannel:
         if http is not None:
             with contextlib.suppress(Exception):
                 await http.close()
-        for future in self._canaries.values():
-            future.cancel()
-        self._canaries.clear()
+        self._canary.cancel()
         self._lock.release()
 
     def health(self) -> TransportHealth:
@@ -203,21 +192,11 @@ class SlackChannel:
         alive = self._socket is not None and (
             self._transport_ok_at is not None and now - self._transport_ok_at <= window
         )
-        delivery_window = self._config.canary_interval_s + self._config.canary_timeout_s
-        delivery_alive: bool | None = None
-        if self._socket is not None and self._delivery_ok_at is not None:
-            delivery_alive = now - self._delivery_ok_at <= delivery_window
-        elif self._config.canary_channel is None:
-            delivery_alive = None  # never probed: unknown, not dead
         return TransportHealth(
             alive=alive,
             ok_at=self._transport_ok_at,
             identity=self._identity,
-            details={
-                "delivery_alive": delivery_alive,
-                "delivery_ok_at": self._delivery_ok_at,
-                "delivery_probe": "canary" if self._config.canary_channel else "events only",
-            },
+            details=self._canary.details(active=self._socket is not None),
         )
 
     # -- inbound ----------------------------------------------------------------------------------
@@ -249,7 +228,7 @@ class SlackChannel:
             raise errors.TransportError(
                 f"Slack socket failed to open: {type(exc).__name__}: {redact(str(exc))}"
             ) from None
-        self._connected_at = self._clock.monotonic()
+        self._canary.connected()
 
     async def _watch(self, socket: _SocketClient) -> None:
         """Until stopped: ping (transport), probe delivery when quiet, surface what listeners found."""
@@ -262,8 +241,8 @@ class SlackChannel:
             if self._broken is not None:
                 raise self._broken
             await self._ping(socket)
-            if self._canary_due():
-                await self._canary()
+            if self._canary.due():
+                await self._canary.probe(self._post_check, platform="Slack socket")
 
     async def _ping(self, socket: _SocketClient) -> None:
         session = socket.current_session
@@ -280,42 +259,16 @@ class SlackChannel:
             raise errors.TransportError(f"Slack socket broke: {type(exc).__name__}") from None
         self._transport_ok_at = self._clock.time()
 
-    def _canary_due(self) -> bool:
-        if self._config.canary_channel is None or self._connected_at is None:
-            return False
-        last = max(self._connected_at, self._delivery_mono or 0.0)
-        return self._clock.monotonic() - last >= self._config.canary_interval_s
-
-    async def _canary(self) -> None:
-        assert self._config.canary_channel is not None
-        text = CANARY_PREFIX + secrets.token_hex(6)
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._canaries[text] = future
-        try:
-            await self._call("chat_postMessage", channel=self._config.canary_channel, text=text)
-            await asyncio.wait_for(future, self._config.canary_timeout_s)
-        except TimeoutError:
-            raise errors.Stalled(
-                f"Slack socket is connected but deaf: the delivery check posted to "
-                f"{self._config.canary_channel} did not come back within "
-                f"{self._config.canary_timeout_s:.0f}s; replacing the socket"
-            ) from None
-        except errors.SendError as exc:
-            log.warning("slack: delivery check could not post (%s); trying again later", exc)
-            self._connected_at = self._clock.monotonic()
-        finally:
-            self._canaries.pop(text, None)
+    async def _post_check(self, channel: str, text: str) -> None:
+        await self._call("chat_postMessage", channel=channel, text=text)
 
     async def _on_request(self, client: Any, request: SocketModeRequest) -> None:
         """One envelope (its own task, from the SDK): commit, then ack. No ack on failure."""
         if client is not self._socket:
             return
-        self._delivery_ok_at, self._delivery_mono = self._clock.time(), self._clock.monotonic()
+        self._canary.delivered()
         if request.type == "events_api":
-            own = convert.own_text(request.payload, bot_id=self._bot_id)
-            future = self._canaries.get(own) if own else None
-            if future is not None and not future.done():
-                future.set_result(self._clock.time())
+            self._canary.echo(convert.own_text(request.payload, bot_id=self._bot_id))
             message = convert.to_inbound(request.payload, bot_user_id=self._bot_user_id)
             if message is not None:
                 message = self._same_as_before(message, request.payload)
