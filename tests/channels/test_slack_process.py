@@ -1,5 +1,6 @@
 """The real ``nexus gateway run`` child against the fake Slack and the fake Anthropic API: kill -9 after
-the event arrived and before the answer, then exactly one answer; one socket per app token per host."""
+the event arrived and before the answer, then exactly one answer (and what was said while the gateway
+was down, held by Slack until acked, answered too); one socket per app token per host."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def test_kill_9_mid_answer_then_restart_answers_exactly_once(
         assert fake_slack.event(event)["acked_at"] is not None, "acked once committed, not once answered"
         gw.kill()
         assert fake_slack.sent(dm(OWNER))[0].text != "echo: survive this"
+        later = fake_slack.push_message(user=OWNER, text="said while down")  # held by Slack until acked
         gw.start()
         wait_for(
             lambda: fake_slack.sent(dm(OWNER))[0].text == "echo: survive this",
@@ -43,17 +45,19 @@ def test_kill_9_mid_answer_then_restart_answers_exactly_once(
             what=f"the answer after restart:\n{gw.log()[-2000:]}",
         )
         wait_for(
-            lambda: channel_status_of(gw)["outbox"] == {"pending": 0, "sent": 1, "dead": 0},
-            timeout=10,
+            lambda: channel_status_of(gw)["outbox"] == {"pending": 0, "sent": 2, "dead": 0},
+            timeout=20,
             what="the outbox to settle",
         )
-        assert len(fake_slack.sent(dm(OWNER))) == 1, "the placeholder was edited, not duplicated"
-        assert fake_anthropic.count() == 2
+        texts = sorted(m.text for m in fake_slack.sent(dm(OWNER)))
+        assert texts == ["echo: said while down", "echo: survive this"], "edited, not duplicated"
+        assert fake_slack.event(later)["acked_at"] is not None
+        assert fake_anthropic.count() == 3
         with httpx.Client(base_url=gw.base_url, trust_env=False, timeout=5) as client:
             history = client.get(
                 f"/api/sessions/slack:{dm(OWNER)}/history", headers={"Authorization": f"Bearer {gw.token}"}
             ).json()
-        assert [r["message"] for r in history["runs"]] == ["survive this"]
+        assert [r["message"] for r in history["runs"]] == ["survive this", "said while down"]
         assert fake_slack.app_token not in gw.log() and fake_slack.bot_token not in gw.log()
 
 
