@@ -132,6 +132,7 @@ class DiscordChannel:
         self._unsettled = 0
         """Reconnects since the last RESUMED or READY."""
         self._cursors = Cursors(lock_path.with_suffix(".cursors.json"))
+        self._cursor_writer: asyncio.Task[None] | None = None
         """chat id -> (last message id seen, is a DM): what a backfill asks after a new session."""
         self._dm_channels: dict[str, str] = {}
         self._identity: str | None = None
@@ -196,6 +197,10 @@ class DiscordChannel:
         self._canary.connected()
 
     async def stop(self) -> None:
+        writer = self._cursor_writer
+        if writer is not None and not writer.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(writer), 5)
         self._cursors.flush()
         self._stop.set()
         self._wake.set()
@@ -281,7 +286,15 @@ class DiscordChannel:
                 )
                 return
         self._cursors.seen(chat_id, message_id, is_dm=is_dm)
-        self._cursors.flush()  # before a kill -9, so the restart's backfill starts here
+        self._flush_cursors()  # soon, so a restart after a kill -9 backfills from here
+
+    def _flush_cursors(self) -> None:
+        if self._cursor_writer is None or self._cursor_writer.done():
+            self._cursor_writer = asyncio.create_task(self._write_cursors())
+
+    async def _write_cursors(self) -> None:
+        while (text := self._cursors.snapshot()) is not None:
+            await asyncio.to_thread(self._cursors.write, text)
 
     async def _backfill(self) -> None:
         """After a new session: what was said in the chats we know while no session listened."""

@@ -5,7 +5,8 @@ between a lost session and the next READY) is only in the channel's history. Aft
 session the adapter asks ``GET /channels/{id}/messages?after=<cursor>`` for each known chat.
 
 The file sits next to the bot's poller lock (one gateway per token per host owns both), is written
-atomically (0600) after each committed message, and is a hint: a lost or damaged
+atomically (0600) soon after each committed message, by one writer in a worker thread (an fsync on
+the event loop would delay every answer), and is a hint: a lost or damaged
 file only means no backfill, never a wrong answer (the message id keys the run, so a message seen
 twice is still answered once).
 """
@@ -38,10 +39,19 @@ class Cursors:
             self._data[chat_id] = (message_id, is_dm)
             self._dirty = True
 
-    def flush(self) -> None:
+    def snapshot(self) -> str | None:
+        """The file's new content if anything changed since the last snapshot, else None."""
         if not self._dirty or self.path is None:
-            return
+            return None
         self._dirty = False
-        body = {"version": 1, "chats": {k: list(v) for k, v in self._data.items()}}
-        with contextlib.suppress(OSError):
-            atomic_write_text(self.path, json.dumps(body) + "\n", mode=0o600)
+        return json.dumps({"version": 1, "chats": {k: list(v) for k, v in self._data.items()}}) + "\n"
+
+    def write(self, text: str) -> None:
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                atomic_write_text(self.path, text, mode=0o600)
+
+    def flush(self) -> None:
+        text = self.snapshot()
+        if text is not None:
+            self.write(text)
