@@ -107,7 +107,29 @@ async def test_a_429_on_post_is_retried_after_retry_after(
     await slack_gateway()
     fake_slack.push_message(user=OWNER, text="busy?")
     await until(lambda: answers(fake_slack, dm(OWNER), "echo: busy?"), timeout=15, what="answer after 429")
-    assert fake_slack.calls("chat.postMessage") >= 2
+    first, second = fake_slack.call_times("chat.postMessage")[:2]
+    assert second - first >= 0.95, "the retry waited for Retry-After"
+
+
+async def test_streams_share_one_chat_update_budget_per_workspace(
+    slack_gateway: GatewayFactory, fake_slack: FakeSlack
+) -> None:
+    users = [f"U0BUDGET{i}" for i in range(4)]
+    router = ScriptedRouter(delay=0.15)  # each answer streams for ~0.5 s, all four at once
+    await slack_gateway(router=router, allow=users, updates_per_minute=240.0, update_burst=2)
+    for user in users:
+        fake_slack.push_message(user=user, text=f"long answer please {user}")
+    for user in users:
+        await until(
+            lambda user=user: answers(fake_slack, dm(user), f"echo: long answer please {user}"),
+            timeout=20,
+            what="every answer",
+        )
+    updates = sorted(fake_slack.call_times("chat.update"))
+    assert updates, "streamed by chat.update"
+    # 240/min is 4 a second with a burst of 2: no one-second window may hold more than 4 + 2
+    worst = max(sum(1 for t in updates if start <= t < start + 1.0) for start in updates)
+    assert worst <= 6, (worst, len(updates))
 
 
 async def test_a_deaf_socket_is_detected_by_the_canary_and_replaced(

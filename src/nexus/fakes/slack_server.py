@@ -116,6 +116,7 @@ class FakeSlack(ThreadedFake):
         self._sent: list[SentMessage] = []
         self._failures: dict[str, list[Failure]] = {}
         self._calls: dict[str, int] = {}
+        self._call_times: dict[str, list[float]] = {}
         self._ts = 0
         self.connections = 0
         """Sockets ever opened."""
@@ -236,6 +237,11 @@ class FakeSlack(ThreadedFake):
         with self._lock:
             return self._calls.get(method, 0)
 
+    def call_times(self, method: str) -> list[float]:
+        """Monotonic arrival time of every call of ``method``."""
+        with self._lock:
+            return list(self._call_times.get(method, []))
+
     def open_sockets(self) -> int:
         with self._lock:
             return len(self._sockets)
@@ -267,6 +273,7 @@ class FakeSlack(ThreadedFake):
         )
         with self._lock:
             self._calls[method] = self._calls.get(method, 0) + 1
+            self._call_times.setdefault(method, []).append(time.monotonic())
             queue = self._failures.get(method)
             failure = queue.pop(0) if queue else None
         if failure is not None:

@@ -17,7 +17,8 @@ Guarantees this adapter owns (the manager owns the rest):
 - **one Socket Mode client per app token on this host** (a flock keyed by a hash of the token);
 - **one ``chat.update`` budget per workspace** (:mod:`budget`), shared by every streaming answer;
 - every SDK error is translated here, once, into :mod:`nexus.channels.errors`; a 429 becomes
-  :class:`RateLimited` with Slack's ``Retry-After`` (no SDK retry handler sleeps behind our back).
+  :class:`RateLimited` with Slack's ``Retry-After`` (no SDK retry handler sleeps behind our back),
+  and further calls of that method wait it out too.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ class SlackChannel:
             clock=self._clock,
         )
         self._by_client_msg: OrderedDict[str, str] = OrderedDict()
+        self._limited_until: dict[str, float] = {}
+        """Web API method -> monotonic time its 429 ends."""
         self._budget = Bucket(rate_per_s=config.updates_per_minute / 60.0, burst=config.update_burst)
 
     def __repr__(self) -> str:
@@ -345,13 +348,21 @@ class SlackChannel:
         """Socket Mode has no typing indicator for bots; the streamed preview shows progress instead."""
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
+        """One Web API call. After a 429 every call of that method waits out Slack's Retry-After
+        (limits are per method and workspace), so the next answer does not walk into the same wall."""
         web = self._web
         if web is None:
             raise errors.TransientSendError("slack is not connected")
+        wait = self._limited_until.get(method, 0.0) - self._clock.monotonic()
+        if wait > 0:
+            raise errors.RateLimited(f"Slack {method}: still rate limited for {wait:.1f}s", retry_after=wait)
         try:
             response = await getattr(web, method)(**kwargs)
         except SlackApiError as exc:
-            raise self._send_error(exc) from None
+            error = self._send_error(exc)
+            if isinstance(error, errors.RateLimited):
+                self._limited_until[method] = self._clock.monotonic() + error.retry_after
+            raise error from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise errors.TransientSendError(f"Slack {method}: {type(exc).__name__}: {exc}") from None
         self._transport_ok_at = self._clock.time()
