@@ -19,8 +19,8 @@ import pytest
 
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import NexusConfig
+from nexus.gateway.assemble import serve
 from nexus.gateway.runtime import GatewayRuntime
-from nexus.gateway.server import serve
 from nexus.models.turn import (
     AttemptStarted,
     Delta,
@@ -96,7 +96,11 @@ class RunningGateway:
 
 
 async def start_gateway(
-    home: Path, router: ScriptedRouter, config: NexusConfig | None = None
+    home: Path,
+    router: ScriptedRouter,
+    config: NexusConfig | None = None,
+    *,
+    channel_options: dict[str, Any] | None = None,
 ) -> tuple[RunningGateway, asyncio.Event, asyncio.Task[None]]:
     paths = NexusPaths(home=home)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -115,6 +119,7 @@ async def start_gateway(
             handle_signals=False,
             on_ready=ready.set_result,
             stop=stop,
+            channel_options=channel_options,
         )
     )
     done, _ = await asyncio.wait({ready, task}, timeout=10, return_when=asyncio.FIRST_COMPLETED)

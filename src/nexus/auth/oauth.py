@@ -20,6 +20,7 @@ import httpx
 
 from nexus.auth.errors import AuthError
 from nexus.auth.policy import RefreshVerdict, classify_refresh_error
+from nexus.common.net import is_loopback_url
 from nexus.common.secret import Secret
 
 ANTHROPIC_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
@@ -53,17 +54,12 @@ class TokenGrant:
         return f"TokenGrant(access={self.access!r}, expires_in={self.expires_in})"
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    return host in ("127.0.0.1", "localhost", "::1")
-
-
 async def _post_token(
     url: str, body: dict[str, str], *, timeout_s: float, transport: httpx.AsyncBaseTransport | None
 ) -> TokenGrant:
     # Proxies from the environment apply to real endpoints only; loopback (tests, local fakes) is direct.
     async with httpx.AsyncClient(
-        timeout=timeout_s, transport=transport, trust_env=not _is_loopback(url)
+        timeout=timeout_s, transport=transport, trust_env=not is_loopback_url(url)
     ) as client:
         try:
             response = await client.post(url, json=body, headers={"accept": "application/json"})

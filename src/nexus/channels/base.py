@@ -99,6 +99,39 @@ class Channel(Protocol):
 
 
 @dataclass(frozen=True)
+class WebhookRequest:
+    """An HTTP request to ``/channels/NAME/PATH`` (a platform's webhook), in our own terms."""
+
+    method: str
+    path: str
+    """Below ``/channels/NAME``, starting with ``/`` (one of the manifest's ``webhook_paths``)."""
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    """Lower-case names."""
+    body: bytes
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class WebhookChannel(Channel, Protocol):
+    """A channel the platform calls over HTTP (WhatsApp Cloud API, Slack Events...).
+
+    Its manifest lists ``webhook_paths``; the gateway serves them under ``/channels/NAME/`` **without
+    the gateway token** (the platform does not have it), so ``handle_webhook`` must authenticate every
+    request itself (signature header, verify token) before it trusts a byte. Inbound messages still
+    go through the handler given to :meth:`receive`: committed before the platform gets its 200.
+    """
+
+    async def handle_webhook(self, request: WebhookRequest) -> WebhookResponse: ...
+
+
+@dataclass(frozen=True)
 class Accepted:
     run_id: str
     created: bool

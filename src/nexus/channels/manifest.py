@@ -31,6 +31,13 @@ class ChannelManifest:
     secret_prompts: tuple[str, ...] = ()
     """For a secret of several parts (Slack: app token, then bot token): one prompt per part, each
     read as one line of stdin; the parts are stored joined by newlines. Empty: one part."""
+    webhook_paths: tuple[str, ...] = ()
+    """Paths (``/webhook``) the platform calls, served at ``/channels/NAME/...`` without the gateway
+    token; the adapter must be a :class:`~nexus.channels.base.WebhookChannel` and check each request."""
+
+    def webhook_urls(self) -> frozenset[str]:
+        """The gateway paths of :attr:`webhook_paths` (what the token middleware leaves open)."""
+        return frozenset(f"/channels/{self.name}{path}" for path in self.webhook_paths)
 
     def validate(self, table: Mapping[str, Any]) -> BaseModel:
         try:

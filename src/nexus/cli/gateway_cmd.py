@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -57,10 +56,10 @@ def run(
 def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
     import asyncio
 
-    from nexus.auth import UnreliableFilesystem, open_credentials
+    from nexus.auth import UnreliableFilesystem
     from nexus.config import ConfigError, load_config
-    from nexus.gateway.server import StartupError, acquire_socket, require_token_for_public_bind, serve
-    from nexus.models.factory import build_router
+    from nexus.gateway.assemble import serve
+    from nexus.gateway.server import StartupError, acquire_socket, require_token_for_public_bind
     from nexus.store import StoreError
 
     try:
@@ -72,18 +71,8 @@ def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
         sock = acquire_socket(
             config.gateway.bind, config.gateway.port, listen_fd=listen_fd, environ=os.environ
         )
-        credentials = open_credentials(config, paths)
-        router = build_router(config, paths, credentials)
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            runner.run(
-                serve(
-                    config=config,
-                    paths=paths,
-                    router=router,
-                    sock=sock,
-                    on_ready=functools.partial(_on_ready, credentials=credentials),
-                )
-            )
+            runner.run(serve(config=config, paths=paths, sock=sock))
     except ConfigError as exc:
         return fatal(paths, "config", str(exc), EX_CONFIG)
     except StartupError as exc:
@@ -110,23 +99,6 @@ def event_loop_factory() -> Any:
     except ImportError:
         return None
     return uvloop.new_event_loop
-
-
-def _on_ready(runtime: Any, *, credentials: Any) -> None:
-    """Attach what the gateway reports about: the credential store, and alerts to the owner."""
-    from nexus.alerts import Alerter
-    from nexus.gateway.alerting import AlertWatcher
-    from nexus.gateway.auth_link import link_auth
-
-    link_auth(runtime, credentials)
-    alerts = runtime.config.alerts
-    AlertWatcher(
-        runtime,
-        Alerter.from_config(alerts, runtime.paths),
-        credentials.profiles_report,
-        interval_s=alerts.check_interval_s,
-        models_down_after_s=alerts.models_down_after_s,
-    ).start()
 
 
 def fatal(paths: Any, cause: str, message: str, code: int) -> int:

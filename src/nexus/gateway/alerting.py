@@ -53,13 +53,19 @@ class AlertWatcher:
         self.last_success: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._unlisten: Callable[[], None] | None = None
 
     def start(self) -> None:
-        self._runtime.bus.listen(self.observe)
+        self._unlisten = self._runtime.bus.listen(self.observe)
         self._runtime.status_providers.append(self._status)
         self._task = asyncio.create_task(self._loop(), name="alerts")
 
     async def stop(self) -> None:
+        """Called first in the stop order: no alert is sent about the gateway's own shutdown."""
+        if self._unlisten is not None:
+            self._unlisten()
+        with contextlib.suppress(ValueError):
+            self._runtime.status_providers.remove(self._status)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

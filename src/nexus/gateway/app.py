@@ -14,9 +14,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 
+from nexus.channels.base import WebhookRequest
 from nexus.common.secret import Secret
 from nexus.gateway.approvals_api import approval_routes
-from nexus.gateway.bodies import BodyError, read_json
+from nexus.gateway.bodies import BodyError, read_body, read_json
 from nexus.gateway.middleware import TokenAuthMiddleware
 from nexus.gateway.openai_compat import chat_completions, get_model, list_models, openai_error
 from nexus.gateway.runtime import GatewayRuntime
@@ -132,6 +133,35 @@ def build_app(runtime: GatewayRuntime, *, token: Secret, port: int) -> ASGIApp:
     async def openai_model(request: Request) -> Response:
         return await get_model(runtime, request)
 
+    async def channel_webhook(request: Request) -> Response:
+        """``/channels/NAME/PATH``: a platform's webhook, answered by the channel (which checks it)."""
+        channels = runtime.channels
+        if channels is None:
+            return error_response(404, "not_found", "no channels are running")
+        try:
+            body = await read_body(request)
+        except BodyError as exc:
+            return error_response(exc.status, "bad_request", exc.message)
+        answer = await channels.webhook(
+            request.path_params["channel"],
+            WebhookRequest(
+                method=request.method,
+                path="/" + request.path_params["path"],
+                query=dict(request.query_params),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=body,
+            ),
+        )
+        return Response(
+            answer.body,
+            status_code=answer.status,
+            media_type=answer.content_type,
+            headers=dict(answer.headers),
+        )
+
+    def webhook_urls() -> frozenset[str]:
+        return runtime.channels.webhook_urls() if runtime.channels is not None else frozenset()
+
     async def ws_endpoint(ws: WebSocket) -> None:
         await websocket_endpoint(runtime, ws, token=token)
 
@@ -145,6 +175,7 @@ def build_app(runtime: GatewayRuntime, *, token: Secret, port: int) -> ASGIApp:
         Route("/v1/chat/completions", openai_chat, methods=["POST"]),
         Route("/v1/models", openai_models),
         Route("/v1/models/{model_id:path}", openai_model),
+        Route("/channels/{channel}/{path:path}", channel_webhook, methods=["GET", "POST", "PUT"]),
         WebSocketRoute("/ws", ws_endpoint),
         *approval_routes(runtime),
     ]
@@ -157,4 +188,4 @@ def build_app(runtime: GatewayRuntime, *, token: Secret, port: int) -> ASGIApp:
         f"http://localhost:{port}",
         *runtime.config.gateway.allowed_origins,
     }
-    return TokenAuthMiddleware(app, token=token, allowed_origins=frozenset(origins))
+    return TokenAuthMiddleware(app, token=token, allowed_origins=frozenset(origins), extra_open=webhook_urls)

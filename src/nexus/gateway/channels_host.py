@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nexus.channels import Accepted, ChannelManager
+from nexus.channels.base import WebhookRequest, WebhookResponse
 from nexus.gateway.runtime import GatewayRuntime
 from nexus.protocol.events import Event
 
@@ -41,6 +42,12 @@ class NoChannels:
 
     def notify_owner(self, text: str, *, channel: str | None = None) -> int:
         return 0
+
+    async def webhook(self, name: str, request: WebhookRequest) -> WebhookResponse:
+        return WebhookResponse(status=503, body=f"channels are down: {self.reason}".encode())
+
+    def webhook_urls(self) -> frozenset[str]:
+        return frozenset()
 
     async def stop(self) -> None:
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -41,14 +42,32 @@ def origin_of(scope: Scope) -> str | None:
     return None
 
 
+def no_open_paths() -> frozenset[str]:
+    return frozenset()
+
+
 class TokenAuthMiddleware:
-    def __init__(self, app: ASGIApp, *, token: Secret, allowed_origins: frozenset[str]) -> None:
+    """``extra_open`` returns more paths served without the token: channel webhooks, which the
+    platform calls without our secret and which the channel authenticates itself."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: Secret,
+        allowed_origins: frozenset[str],
+        extra_open: Callable[[], frozenset[str]] = no_open_paths,
+    ) -> None:
         self.app = app
         self.token = token
         self.allowed_origins = allowed_origins
+        self.extra_open = extra_open
+
+    def is_open(self, path: str) -> bool:
+        return path in OPEN_PATHS or (path.startswith("/channels/") and path in self.extra_open())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+        if scope["type"] == "http" and not self.is_open(scope["path"]):
             if not token_matches(self.token, bearer_from_headers(scope)):
                 await _deny(
                     send,

@@ -12,10 +12,12 @@ import logging
 import os
 import time
 from collections import defaultdict
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from nexus import __version__
 from nexus.agent.loop import ApprovalBell, ToolLoop, resolved_event
+from nexus.channels.base import WebhookRequest, WebhookResponse
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import NexusConfig
 from nexus.gateway.events import EventBus
@@ -28,6 +30,32 @@ from nexus.store import Run, RunStore, open_database
 from nexus.store.approvals import Approval, ApprovalClosed, ApprovalNotFound, ApprovalStore
 
 log = logging.getLogger(__name__)
+
+
+class StatusProvider(Protocol):
+    """Adds ``(key, value)`` pairs to /status (auth profiles, channels, alerts)."""
+
+    def __call__(self) -> Iterable[tuple[str, Any]]: ...
+
+
+class ReadinessCheck(Protocol):
+    """Returns the reasons the gateway is not ready (empty when this part is fine); merged into /readyz."""
+
+    def __call__(self) -> list[str]: ...
+
+
+class ChannelsPort(Protocol):
+    """What the gateway uses of the channel layer once started (``ChannelManager`` or ``NoChannels``)."""
+
+    names: list[str]
+
+    def notify_owner(self, text: str, *, channel: str | None = None) -> int: ...
+
+    async def webhook(self, name: str, request: WebhookRequest) -> WebhookResponse: ...
+
+    def webhook_urls(self) -> frozenset[str]: ...
+
+    async def stop(self) -> None: ...
 
 
 class GatewayRuntime:
@@ -60,12 +88,10 @@ class GatewayRuntime:
         self._finished: dict[str, list[asyncio.Event]] = defaultdict(list)
         self.bus.listen(self._wake_waiters)
         self._tick_task: asyncio.Task[None] | None = None
-        self.status_providers: list[Any] = []
-        """Callables returning ``(key, value)`` pairs merged into /status (auth, channels...)."""
-        self.readiness_checks: list[Any] = []
-        """Callables returning a list of not-ready reasons (channels); merged into /readyz."""
-        self.channels: Any = None
-        """The channel manager once started (``notify_owner(text)`` sends owner alerts)."""
+        self.status_providers: list[StatusProvider] = []
+        self.readiness_checks: list[ReadinessCheck] = []
+        self.channels: ChannelsPort | None = None
+        """The channel layer once started (owner alerts, webhooks)."""
 
     @classmethod
     def open(cls, *, config: NexusConfig, paths: NexusPaths, router: ModelRouter) -> GatewayRuntime:

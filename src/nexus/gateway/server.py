@@ -1,4 +1,5 @@
-"""Run the gateway: get the listening socket, serve HTTP+WS with uvicorn, speak sd_notify.
+"""The gateway's process edges: the listening socket, uvicorn as configured, sd_notify heartbeats.
+(What runs on them is wired in :mod:`nexus.gateway.assemble`.)
 
 The socket comes from, in order: ``--listen-fd N``; ``LISTEN_FDS``/``LISTEN_PID`` (fd 3, the systemd
 and Nexus-supervisor convention); else the gateway binds it itself. An inherited socket is taken with
@@ -9,25 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
-import signal
 import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import uvicorn
+from starlette.types import ASGIApp
 
-from nexus.common.gateway_token import ensure_token, read_token
+from nexus.common.gateway_token import read_token
+from nexus.common.net import is_loopback
 from nexus.common.paths import NexusPaths
-from nexus.common.sdnotify import Notifier, watchdog_interval
-from nexus.config.schema import NexusConfig
+from nexus.common.sdnotify import Notifier
+from nexus.config.schema import GatewayConfig
 from nexus.errors import NexusError
-from nexus.gateway.app import build_app
-from nexus.gateway.channels_host import start_channels
 from nexus.gateway.http_protocol import with_header_timeout
-from nexus.gateway.runner import ModelRouter
-from nexus.gateway.runtime import GatewayRuntime
 from nexus.protocol.messages import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
@@ -42,15 +39,6 @@ class StartupError(NexusError):
         super().__init__(message)
         self.cause = cause
         self.exit_code = exit_code
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def inherited_fd(environ: Mapping[str, str], *, pid: int | None = None) -> int | None:
@@ -106,90 +94,25 @@ def require_token_for_public_bind(host: str, paths: NexusPaths, environ: Mapping
         )
 
 
-async def serve(
-    *,
-    config: NexusConfig,
-    paths: NexusPaths,
-    router: ModelRouter,
-    sock: socket.socket,
-    environ: Mapping[str, str] | None = None,
-    notifier: Notifier | None = None,
-    handle_signals: bool = True,
-    on_ready: Callable[[GatewayRuntime], None] | None = None,
-    stop: asyncio.Event | None = None,
-) -> None:
-    """Serve until SIGTERM/SIGINT (or until cancelled), then shut down in order."""
-    env = os.environ if environ is None else environ
-    log.info(
-        "NEXUS_HOME %s (%s); config %s (%s)",
-        paths.home,
-        "from NEXUS_HOME" if env.get("NEXUS_HOME") else "default: NEXUS_HOME is not set",
-        paths.config_file,
-        "found" if paths.config_file.exists() else "absent: built-in defaults",
+def http_server(app: ASGIApp, limits: GatewayConfig) -> uvicorn.Server:
+    """uvicorn as the gateway runs it: httptools with a header timeout, the sans-I/O WebSocket, the
+    connection cap and the idle timeout of ``[gateway]``, no access log, no signal capture."""
+    return _Server(
+        uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http=with_header_timeout(limits.header_timeout_s),
+            ws="websockets-sansio",
+            ws_ping_interval=20.0,
+            ws_ping_timeout=20.0,
+            ws_max_size=MAX_BODY_BYTES,
+            timeout_keep_alive=limits.idle_timeout_s,  # type: ignore[arg-type]  (a float works: call_later)
+            limit_concurrency=limits.max_connections,
+            timeout_graceful_shutdown=5,
+        )
     )
-    host, port = sock.getsockname()[:2]
-    require_token_for_public_bind(str(host), paths, env)
-    token = ensure_token(paths, env)
-    notifier = notifier or Notifier.from_env(env)
-    runtime = GatewayRuntime.open(config=config, paths=paths, router=router)
-    app = build_app(runtime, token=token, port=int(port))
-    limits = config.gateway
-    uv_config = uvicorn.Config(
-        app,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        http=with_header_timeout(limits.header_timeout_s),
-        ws="websockets-sansio",
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
-        ws_max_size=MAX_BODY_BYTES,
-        timeout_keep_alive=limits.idle_timeout_s,  # type: ignore[arg-type]  (a float works: call_later)
-        limit_concurrency=limits.max_connections,
-        timeout_graceful_shutdown=5,
-    )
-    server = _Server(uv_config)
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
-    for sig in signals:
-        # the handler only records; uvicorn's loop notices should_exit and shuts down in order
-        loop.add_signal_handler(sig, _request_exit, server)
-    heartbeat: asyncio.Task[None] | None = None
-    stopper: asyncio.Task[None] | None = None
-    await runtime.start()
-    channels = await start_channels(runtime)
-    serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
-    try:
-        while not server.started:
-            if serving.done():
-                serving.result()
-                raise StartupError("crash", "the HTTP server stopped before it started")
-            await asyncio.sleep(0.005)
-        log.info("gateway listening on %s:%s (pid %d)", host, port, os.getpid())
-        notifier.notify("READY=1", f"STATUS=listening on {host}:{port}", f"MAINPID={os.getpid()}")
-        if on_ready is not None:
-            on_ready(runtime)
-        if stop is not None:
-            stopper = asyncio.create_task(_exit_when(stop, server), name="stopper")
-        interval = watchdog_interval(env)
-        if interval is not None:
-            heartbeat = asyncio.create_task(_heartbeat(notifier, interval), name="watchdog")
-        await serving
-    finally:
-        notifier.notify("STOPPING=1")
-        for helper in (heartbeat, stopper):
-            if helper is not None:
-                helper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await helper
-        if not serving.done():
-            server.should_exit = True
-            with contextlib.suppress(Exception):
-                await serving
-        await channels.stop()
-        await runtime.close()
-        for sig in signals:
-            loop.remove_signal_handler(sig)
 
 
 class _Server(uvicorn.Server):
@@ -201,18 +124,14 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _request_exit(server: uvicorn.Server) -> None:
+def request_exit(server: uvicorn.Server) -> None:
+    """The signal handler: it only records; the serving loop notices and stops in order."""
     if server.should_exit:
         server.force_exit = True  # a second signal: stop waiting for open connections
     server.should_exit = True
 
 
-async def _exit_when(stop: asyncio.Event, server: uvicorn.Server) -> None:
-    await stop.wait()
-    server.should_exit = True
-
-
-async def _heartbeat(notifier: Notifier, interval: float) -> None:
+async def heartbeat(notifier: Notifier, interval: float) -> None:
     """WATCHDOG=1 from the event loop itself: a blocked loop stops the pings, and the watchdog sees it."""
     while True:
         notifier.notify("WATCHDOG=1")

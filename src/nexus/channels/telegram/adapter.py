@@ -18,12 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import ipaddress
 import os
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from telegram import Bot, ReplyParameters
 from telegram import error as tg
@@ -38,6 +36,7 @@ from nexus.channels.telegram.convert import to_inbound
 from nexus.channels.telegram.manifest import TelegramConfig
 from nexus.common.clock import Clock, SystemClock
 from nexus.common.locks import FileLock
+from nexus.common.net import is_loopback_url
 from nexus.common.secret import Secret
 
 MESSAGE_LIMIT = 4096
@@ -122,7 +121,7 @@ class TelegramChannel:
         return TransportHealth(alive=alive, ok_at=self._ok_at, identity=self._identity)
 
     def _build_bot(self) -> Bot:
-        local = _is_loopback(self._config.api_base)
+        local = is_loopback_url(self._config.api_base)
         kwargs: dict[str, Any] = {"trust_env": False} if local else {}
         timeout = self._config.request_timeout_s
         request = HTTPXRequest(
@@ -253,13 +252,3 @@ def _retry_after_s(exc: tg.RetryAfter) -> float:
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value: Any = exc.retry_after
     return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
