@@ -9,7 +9,7 @@ from nexus.channels import access, ladder, liveness, retry, throttle
 from nexus.channels.access import Pending, Verdict
 from nexus.channels.errors import PermanentSendError, RateLimited, TransientSendError
 from nexus.channels.ladder import FailureKind
-from nexus.channels.state import ChannelHealth, ChannelState, InvalidTransition, check_transition
+from nexus.channels.state import ChannelHealth, ChannelState, InvalidChannelTransition, check_transition
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_channel_life_cycle(current: ChannelState, to: ChannelState, ok: bool) -
     if ok:
         assert check_transition(current, to) is to
     else:
-        with pytest.raises(InvalidTransition):
+        with pytest.raises(InvalidChannelTransition):
             check_transition(current, to)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nexus.store import RunStatus, RunStore, StoreError, open_database
-from nexus.store.runs import InvalidTransition
+from nexus.store.runs import InvalidRunTransition
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def test_accept_commits_before_returning(tmp_path: Path) -> None:
     seen = other.get(run.id)
     assert seen is not None
     assert seen.status is RunStatus.QUEUED
-    assert seen.text == "hello"
+    assert seen.message == "hello"
 
 
 def test_same_idempotency_key_returns_same_run(store: RunStore) -> None:
@@ -44,11 +44,11 @@ def test_life_cycle_and_history(store: RunStore) -> None:
     store.claim(a.id)
     store.finish(a.id, answer="answer one", model="anthropic/m")
     history = store.history("s", before_seq=b.seq, turns=10)
-    assert [(r.text, r.answer) for r in history] == [("one", "answer one")]
+    assert [(r.message, r.answer) for r in history] == [("one", "answer one")]
     assert store.ahead_of(b) == 0
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidRunTransition):
         store.finish(a.id, answer="again", model=None)
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidRunTransition):
         store.finish(b.id, answer="never claimed", model=None)
 
 
@@ -91,7 +91,7 @@ def test_one_unreadable_row_never_wipes_a_session(tmp_path: Path) -> None:
     conn.execute("UPDATE runs SET text = CAST(x'fffe41' AS TEXT) WHERE id = ?", (ids[1],))
     runs = store.session_runs("s")
     assert [r.answer for r in runs] == ["re first", "re second", "re third"]
-    assert runs[1].text.endswith("A")
+    assert runs[1].message.endswith("A")
 
 
 def test_corrupt_database_file_names_the_fix(tmp_path: Path) -> None:
@@ -125,6 +125,6 @@ def test_finish_commits_the_step_and_the_answer_together(store: RunStore) -> Non
     done = store.finish(run.id, answer="a", model="m", step=("model_call", {"text": "a"}))
     assert done.status is RunStatus.DONE
     assert [(s.kind, s.payload) for s in store.steps(run.id)] == [("model_call", {"text": "a"})]
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidRunTransition):
         store.finish(run.id, answer="b", model="m", step=("model_call", {"text": "b"}))
     assert len(store.steps(run.id)) == 1  # the refused finish rolled its step back

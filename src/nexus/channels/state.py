@@ -44,13 +44,13 @@ _ALLOWED: dict[ChannelState, frozenset[ChannelState]] = {
 }
 
 
-class InvalidTransition(RuntimeError):
+class InvalidChannelTransition(RuntimeError):
     """A bug: the manager tried to move a channel along an edge the life cycle does not have."""
 
 
 def check_transition(current: ChannelState, to: ChannelState) -> ChannelState:
     if to not in _ALLOWED[current]:
-        raise InvalidTransition(f"channel cannot go from {current} to {to}")
+        raise InvalidChannelTransition(f"channel cannot go from {current} to {to}")
     return to
 
 

@@ -50,21 +50,8 @@ class Phase(StrEnum):
 FINISHED = frozenset({Phase.DONE, Phase.FAILED, Phase.ABANDONED})
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One candidate tried (or skipped) for a failed run, as ``run.error`` reports it."""
-
-    model: str
-    profile: str | None
-    outcome: str
-    """``ok``, a failure kind (``rate_limit``, ``auth``...), or ``skipped:<why>``."""
-    status: int | None = None
-    detail: str = ""
-
-    @property
-    def kind(self) -> str:
-        """The failure kind without the ``skipped:cooling:`` prefix."""
-        return self.outcome.rsplit(":", 1)[-1]
+Attempt = ev.AttemptInfo
+"""One candidate tried (or skipped) for a failed run, as ``run.error`` reports it."""
 
 
 @dataclass(frozen=True)
@@ -381,20 +368,7 @@ def _from_snapshot(view: RunView, run: dict[str, Any]) -> RunView:
 def _attempts(raw: Any) -> tuple[Attempt, ...]:
     if not isinstance(raw, list):
         return ()
-    out = []
-    for a in raw:
-        if isinstance(a, dict):
-            status = a.get("status")
-            out.append(
-                Attempt(
-                    model=str(a.get("model") or "?"),
-                    profile=str(a["profile"]) if a.get("profile") else None,
-                    outcome=str(a.get("outcome") or "unknown"),
-                    status=status if isinstance(status, int) else None,
-                    detail=str(a.get("detail") or ""),
-                )
-            )
-    return tuple(out)
+    return tuple(Attempt.from_wire(a) for a in raw if isinstance(a, dict))
 
 
 def _cooldown(state: ChatState, cooldown: ev.ModelCooldown) -> ChatState:

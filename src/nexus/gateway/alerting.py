@@ -129,12 +129,4 @@ class AlertWatcher:
 
 
 def owner_alert(alert: Alert) -> ev.OwnerAlert:
-    return ev.OwnerAlert(
-        kind=alert.kind.value,
-        subject=alert.subject,
-        severity=alert.severity,
-        message=alert.message,
-        remedy=alert.remedy,
-        at=alert.at,
-        key=alert.key,
-    )
+    return ev.OwnerAlert(**alert.to_json())

@@ -7,20 +7,10 @@ alerts) the moment the store notices them, each with the command that fixes it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
-from nexus.auth import CombinedSource, ExpiryWarning, ReauthRequired, TokenRefreshed
-from nexus.auth.events import AuthEvent
+from nexus.auth import AuthEvent, CombinedSource
 from nexus.gateway.runtime import GatewayRuntime
-from nexus.protocol import events as ev
-
-VOCABULARY: dict[type, type[ev.Event]] = {
-    ExpiryWarning: ev.AuthExpiring,
-    ReauthRequired: ev.AuthNeedsReauth,
-    TokenRefreshed: ev.AuthRefreshed,
-}
-"""Each credential-store event and the vocabulary event it becomes (same fields)."""
 
 
 def link_auth(runtime: GatewayRuntime, credentials: CombinedSource) -> Callable[[], None]:
@@ -30,7 +20,7 @@ def link_auth(runtime: GatewayRuntime, credentials: CombinedSource) -> Callable[
         return [credentials.status_entry()]
 
     def publish(event: AuthEvent) -> None:
-        runtime.bus.publish(VOCABULARY[type(event)](**asdict(event)))
+        runtime.bus.publish(event)  # the store speaks the vocabulary already
 
     runtime.status_providers.append(status)
     unsubscribe = credentials.store.subscribe(publish)

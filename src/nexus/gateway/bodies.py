@@ -11,12 +11,13 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
+from nexus.errors import ProtocolError
 from nexus.protocol.messages import MAX_BODY_BYTES, BadJSON, parse_json
 
 BODY_TIMEOUT_S = 30.0
 
 
-class BodyError(Exception):
+class BodyError(ProtocolError):
     """The body cannot be used: ``status`` is the HTTP status to answer with."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -31,13 +31,6 @@ class Lanes:
         if session not in self._workers:
             self._workers[session] = asyncio.create_task(self._work(session), name=f"lane:{session}")
 
-    def waiting(self, session: str) -> int:
-        return len(self._queues.get(session, ()))
-
-    @property
-    def active_lanes(self) -> int:
-        return len(self._workers)
-
     async def _work(self, session: str) -> None:
         queue = self._queues[session]
         try:

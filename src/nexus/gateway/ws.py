@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from nexus import __version__
 from nexus.common.secret import Secret
+from nexus.errors import ProtocolError
 from nexus.gateway.events import Overflow
 from nexus.gateway.middleware import token_matches
 from nexus.gateway.runtime import GatewayRuntime
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10.0
 
 
-class RequestError(Exception):
+class RequestError(ProtocolError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code

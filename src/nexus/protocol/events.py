@@ -85,6 +85,15 @@ class AttemptInfo:
     status: int | None = None
     detail: str = ""
 
+    @property
+    def kind(self) -> str:
+        """The failure kind without a ``skipped:cooling:`` prefix."""
+        return self.outcome.rsplit(":", 1)[-1]
+
+    @classmethod
+    def from_wire(cls, payload: Mapping[str, Any]) -> AttemptInfo:
+        return _decode(cls, payload)
+
 
 @dataclass(frozen=True)
 class RunSnapshot:
@@ -114,12 +123,21 @@ class RunSnapshot:
 
 # -- the events -------------------------------------------------------------------------------------
 
+EVENTS: dict[str, type[Event]] = {}
+"""Every event by wire name (each subclass of :class:`Event` registers itself)."""
+
 
 @dataclass(frozen=True)
 class Event:
     """Base of every event: ``name`` is the wire name; ``session`` (when a field) scopes it."""
 
     name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name in EVENTS:
+            raise TypeError(f"two events named {cls.name!r}: {EVENTS[cls.name].__name__} and {cls.__name__}")
+        EVENTS[cls.name] = cls
 
     @property
     def scope(self) -> str | None:
@@ -355,31 +373,6 @@ class Tick(Event):
     name: ClassVar[str] = "tick"
     time: float
     queue_depth: int
-
-
-EVENTS: dict[str, type[Event]] = {
-    cls.name: cls
-    for cls in (
-        RunAccepted,
-        RunStatus,
-        RunDelta,
-        RunFallback,
-        RunFinal,
-        RunError,
-        RunTool,
-        ApprovalRequested,
-        ApprovalResolved,
-        ScheduleFired,
-        ModelFallback,
-        ModelCooldown,
-        AuthExpiring,
-        AuthNeedsReauth,
-        AuthRefreshed,
-        OwnerAlert,
-        Tick,
-    )
-}
-"""Every event by wire name."""
 
 
 def decode(name: str, payload: Mapping[str, Any]) -> Event | None:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nexus.errors import ProtocolError
 from nexus.protocol.messages import BadJSON, parse_json
 
 PROTOCOL_VERSION = 1
@@ -48,7 +49,7 @@ class EventFrame(BaseModel):
     seq: int
 
 
-class FrameError(ValueError):
+class FrameError(ProtocolError):
     """A frame that is not valid JSON or not a well-formed request."""
 
 

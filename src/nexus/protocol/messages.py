@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from nexus.errors import ProtocolError
+
 MAX_TEXT_CHARS = 200_000
 """Longest message text (characters)."""
 MAX_SESSION_CHARS = 200
@@ -27,7 +29,7 @@ MAX_JSON_DEPTH = 64
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class InvalidInput(ValueError):
+class InvalidInput(ProtocolError):
     """Input refused before anything was committed; ``field`` names what the client sent."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -98,7 +100,7 @@ def _kind(value: Any) -> str:
 # -- JSON ------------------------------------------------------------------------------------------
 
 
-class BadJSON(ValueError):
+class BadJSON(ProtocolError):
     """A body or frame that is not JSON we accept (syntax, nesting, encoding)."""
 
 

@@ -52,7 +52,9 @@ class Run:
     channel: str
     sender: str | None
     idempotency_key: str | None
-    text: str
+    message: str
+    """What the sender wrote (the API's ``message``); the assistant's reply is ``answer`` (the API's
+    ``text``)."""
     status: RunStatus
     answer: str | None
     error: str | None
@@ -74,13 +76,19 @@ class Run:
             error=self.error,
             model=self.model,
             fell_back=self.fell_back,
-            message=self.text,
+            message=self.message,
             created_at=self.created_at,
             finished_at=self.finished_at,
         )
 
     def to_api(self) -> dict[str, Any]:
         return self.snapshot().to_wire()
+
+    @property
+    def text(self) -> str:
+        """Old name of :attr:`message`, kept while ``gateway/runner.py`` (being reworked by the model
+        seam change) still reads it; new code uses ``message``."""
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ class Step:
     payload: dict[str, Any]
 
 
-class InvalidTransition(StoreError):
+class InvalidRunTransition(StoreError):
     """A run was asked to move to a state its life cycle does not allow."""
 
 
@@ -109,7 +117,7 @@ def _row_to_run(row: sqlite3.Row) -> Run:
         channel=row["channel"],
         sender=row["sender"],
         idempotency_key=row["idempotency_key"],
-        text=row["text"] or "",
+        message=row["text"] or "",
         status=RunStatus(row["status"]),
         answer=row["answer"],
         error=row["error"],
@@ -275,7 +283,7 @@ class RunStore:
             current = self.get(run_id)
             if current is None:
                 raise StoreError(f"no run {run_id}")
-            raise InvalidTransition(f"run {run_id}: {current.status.value} -> {to.value} is not allowed")
+            raise InvalidRunTransition(f"run {run_id}: {current.status.value} -> {to.value} is not allowed")
         return _row_to_run(row)
 
     def claim(self, run_id: str) -> Run:
