@@ -15,9 +15,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field
 
 from nexus.fakes.telegram_server import FakeTelegram
 from tests.channels.gateways import GatewayFactory, channel_gateways
+
+
+class PlainSettings(BaseModel):
+    """Settings of the tests' own small channels (the ``ChannelSettings`` protocol, nothing more)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+    pairing: bool = False
+    edit_interval_s: float = 1.0
+    allow: list[str] = Field(default_factory=list)
+
+    def allow_ids(self) -> set[str]:
+        return set(self.allow)
+
+    def owner_chats(self) -> list[str]:
+        return []
+
 
 OWNER = 4242
 STRANGER = 777

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ConfigDict
 
 from nexus.channels import ChannelManager, TransportHealth
 from nexus.channels.base import InboundHandler
@@ -18,20 +17,7 @@ from nexus.channels.secrets import ChannelSecrets
 from nexus.common.secret import Secret
 from nexus.fakes.telegram_server import FakeTelegram
 from nexus.gateway.channels_host import GatewayChannelHost
-from tests.channels.conftest import OWNER, GatewayFactory, telegram_table, until
-
-
-class CrashySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    enabled: bool = True
-    pairing: bool = False
-    edit_interval_s: float = 1.0
-
-    def allow_ids(self) -> set[str]:
-        return set()
-
-    def owner_chats(self) -> list[str]:
-        return []
+from tests.channels.conftest import OWNER, GatewayFactory, PlainSettings, telegram_table, until
 
 
 class CrashyChannel:
@@ -68,7 +54,7 @@ class CrashyChannel:
 CRASHY = ChannelManifest(
     name="crashy",
     title="Crashy",
-    config_model=CrashySettings,
+    config_model=PlainSettings,
     runtime="tests.channels.test_isolation:CrashyChannel",
     secret_prompt="anything",
     secret_check=lambda _: None,

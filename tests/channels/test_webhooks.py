@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict
 
 from nexus.channels import TransportHealth
 from nexus.channels.base import InboundHandler, InboundMessage, WebhookRequest, WebhookResponse
@@ -19,23 +18,10 @@ from nexus.channels.manifest import ChannelManifest
 from nexus.channels.secrets import ChannelSecrets
 from nexus.common.secret import Secret
 from nexus.config.schema import NexusConfig
-from tests.channels.conftest import until
+from tests.channels.conftest import PlainSettings, until
 from tests.gateway.conftest import ScriptedRouter, start_gateway
 
 SECRET = b"app-secret"
-
-
-class HookSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    enabled: bool = True
-    pairing: bool = False
-    edit_interval_s: float = 0.0
-
-    def allow_ids(self) -> set[str]:
-        return {"alice"}
-
-    def owner_chats(self) -> list[str]:
-        return []
 
 
 class HookChannel:
@@ -85,7 +71,7 @@ class HookChannel:
 HOOKY = ChannelManifest(
     name="hooky",
     title="Hooky",
-    config_model=HookSettings,
+    config_model=PlainSettings,
     runtime="tests.channels.test_webhooks:HookChannel",
     secret_prompt="anything",
     secret_check=lambda _: None,
@@ -105,7 +91,7 @@ async def test_a_declared_webhook_is_open_signed_by_the_platform_and_answered(tm
     gw, stop, task = await start_gateway(
         home,
         ScriptedRouter(),
-        NexusConfig(channels={"hooky": {}}),
+        NexusConfig(channels={"hooky": {"allow": ["alice"], "edit_interval_s": 0.0}}),
         channel_options={"manifests": {"hooky": HOOKY}, "factories": {"hooky": lambda **_: channel}},
     )
     try:
