@@ -275,3 +275,14 @@ async def test_v1_models_by_id_and_unknown_routes_are_openai_shaped(gateway: Run
         assert openai_error(await http.get("/v1/embeddingz"), 404)["code"] == "unknown_url"
         assert "no route" in api_error(await http.get("/api/nothing"), 404)
         assert api_error(await http.delete("/api/messages"), 405)
+
+
+async def test_a_500_is_in_the_documented_shape_at_every_door(gateway: RunningGateway) -> None:
+    """A real fault (the state database closed under the gateway): JSON errors, never a plain-text 500."""
+    gateway.runtime.store.close()
+    async with gateway.client() as client:
+        api = await client.post("/api/messages", json={"session": "s", "text": "hi"})
+        v1 = await client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+    assert api.status_code == 500 and api.json()["error"]["code"] == "internal"
+    error = openai_error(v1, 500)
+    assert error["type"] == "server_error" and "the log has the details" in error["message"]
