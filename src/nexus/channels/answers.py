@@ -18,7 +18,7 @@ from nexus.store.inbound import Route
 
 log = logging.getLogger("nexus.channels.manager")
 
-_ANSWER_EVENTS = ev.RunDelta | ev.RunFallback | ev.RunFinal | ev.RunError
+_ANSWER_EVENTS = ev.RunDelta | ev.RunFallback | ev.RunEnded
 
 
 class Answers:

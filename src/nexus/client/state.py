@@ -215,8 +215,7 @@ def event(state: ChatState, incoming: ev.Event, now: float) -> ChatState:
     if isinstance(incoming, ev.ApprovalRequested | ev.ApprovalResolved):
         return _approval(state, incoming, now)
     if not isinstance(
-        incoming,
-        ev.RunAccepted | ev.RunStatus | ev.RunDelta | ev.RunFallback | ev.RunFinal | ev.RunError | ev.RunTool,
+        incoming, ev.RunAccepted | ev.RunStatus | ev.RunDelta | ev.RunFallback | ev.RunEnded | ev.RunTool
     ):
         return state
     view = state.by_run_id(incoming.run_id)

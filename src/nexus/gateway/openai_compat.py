@@ -278,7 +278,7 @@ async def _stream(runtime: GatewayRuntime, req: CompletionRequest) -> AsyncItera
             elif isinstance(event, ev.RunFallback) and event.after_tokens:
                 note = f"\n\n[nexus: {event.from_model} failed ({event.reason}); answering again with {event.to_model}]\n\n"
                 yield out.chunk({"content": note})
-            elif isinstance(event, ev.RunFinal | ev.RunError):
+            elif isinstance(event, ev.RunEnded):
                 current = runtime.store.get(run.id)
                 break
         if current is None or not current.status.finished:

@@ -168,7 +168,7 @@ class GatewayRuntime:
         return self.store.get(run_id)
 
     def _wake_waiters(self, event: ev.Event) -> None:
-        if isinstance(event, ev.RunFinal | ev.RunError):
+        if isinstance(event, ev.RunEnded):
             for waiter in self._finished.get(event.run_id, ()):
                 waiter.set()
 

@@ -34,16 +34,20 @@ __all__ = [
     "AttemptInfo",
     "AuthExpiring",
     "AuthNeedsReauth",
+    "AuthNotice",
     "AuthRefreshed",
     "Event",
+    "FallbackFacts",
     "ModelCooldown",
     "ModelFallback",
     "OwnerAlert",
     "RunAccepted",
     "RunDelta",
+    "RunEnded",
     "RunError",
     "RunFallback",
     "RunFinal",
+    "RunScoped",
     "RunSnapshot",
     "RunState",
     "RunStatus",
@@ -127,7 +131,7 @@ EVENTS: dict[str, type[Event]] = {}
 """Every event by wire name (each subclass of :class:`Event` registers itself)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Event:
     """Base of every event: ``name`` is the wire name; ``session`` (when a field) scopes it."""
 
@@ -135,6 +139,8 @@ class Event:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            return  # a shared base (RunScoped, AuthNotice), not an event of its own
         if cls.name in EVENTS:
             raise TypeError(f"two events named {cls.name!r}: {EVENTS[cls.name].__name__} and {cls.__name__}")
         EVENTS[cls.name] = cls
@@ -154,56 +160,68 @@ class RunState(enum.StrEnum):
     REFRESHING = "refreshing"
 
 
-@dataclass(frozen=True)
-class RunAccepted(Event):
-    name: ClassVar[str] = "run.accepted"
+@dataclass(frozen=True, kw_only=True)
+class RunScoped(Event):
+    """Base of the events about one run, delivered to the clients of its session."""
+
     run_id: str
     session: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FallbackFacts:
+    """What a fallback says: the failed model, the next one, why, and whether text must be discarded."""
+
+    from_model: str = _wire("from")
+    to_model: str = _wire("to")
+    reason: str = ""
+    after_tokens: bool = False
+    """The failed attempt had streamed text: discard it, the answer restarts."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthNotice(Event):
+    """Base of the credential store's events: every one has a ``message`` naming the fix."""
+
+    profile: str
+    provider: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunAccepted(RunScoped):
+    name: ClassVar[str] = "run.accepted"
     ahead: int = 0
     message: str = ""
 
 
-@dataclass(frozen=True)
-class RunStatus(Event):
+@dataclass(frozen=True, kw_only=True)
+class RunStatus(RunScoped):
     """``running`` (with ``attempt``), ``calling`` (with ``model``, ``profile``), ``refreshing``."""
 
     name: ClassVar[str] = "run.status"
-    run_id: str
-    session: str
     state: RunState = RunState.RUNNING
     attempt: int | None = None
     model: str | None = None
     profile: str | None = None
 
 
-@dataclass(frozen=True)
-class RunDelta(Event):
+@dataclass(frozen=True, kw_only=True)
+class RunDelta(RunScoped):
     name: ClassVar[str] = "run.delta"
-    run_id: str
-    session: str
     text: str = ""
 
 
-@dataclass(frozen=True)
-class RunFallback(Event):
-    """``after_tokens``: the failed attempt had streamed text; discard it, the answer restarts."""
-
+@dataclass(frozen=True, kw_only=True)
+class RunFallback(FallbackFacts, RunScoped):
     name: ClassVar[str] = "run.fallback"
-    run_id: str
-    session: str
-    from_model: str = _wire("from")
-    to_model: str = _wire("to")
-    reason: str = ""
-    after_tokens: bool = False
 
 
-@dataclass(frozen=True)
-class RunFinal(Event):
-    """The run ended with an answer: the payload is the run (``text`` the complete answer)."""
+@dataclass(frozen=True, kw_only=True)
+class RunEnded(Event):
+    """Base of the two ends of a run; the payload is the run as ``GET /api/runs`` returns it."""
 
-    name: ClassVar[str] = "run.final"
     run: RunSnapshot
-    usage: Usage | None = None
 
     @property
     def session(self) -> str:
@@ -212,6 +230,14 @@ class RunFinal(Event):
     @property
     def run_id(self) -> str:
         return self.run.run_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinal(RunEnded):
+    """The run ended with an answer (``text`` the complete answer)."""
+
+    name: ClassVar[str] = "run.final"
+    usage: Usage | None = None
 
     def payload(self) -> dict[str, Any]:
         body = self.run.to_wire()
@@ -220,23 +246,14 @@ class RunFinal(Event):
         return body
 
 
-@dataclass(frozen=True)
-class RunError(Event):
-    """The run failed: the payload is the run (``error`` the reason), plus, when every candidate
-    failed, ``soonest_retry`` (epoch s) and ``attempts``."""
+@dataclass(frozen=True, kw_only=True)
+class RunError(RunEnded):
+    """The run failed (``error`` the reason), plus, when every candidate failed, ``soonest_retry``
+    (epoch s) and ``attempts``."""
 
     name: ClassVar[str] = "run.error"
-    run: RunSnapshot
     soonest_retry: float | None = None
     attempts: tuple[AttemptInfo, ...] = ()
-
-    @property
-    def session(self) -> str:
-        return self.run.session
-
-    @property
-    def run_id(self) -> str:
-        return self.run.run_id
 
     def payload(self) -> dict[str, Any]:
         body = self.run.to_wire()
@@ -247,13 +264,11 @@ class RunError(Event):
         return body
 
 
-@dataclass(frozen=True)
-class RunTool(Event):
+@dataclass(frozen=True, kw_only=True)
+class RunTool(RunScoped):
     """Reserved for the tools package: a tool call of a run ``started``, ``finished`` or ``failed``."""
 
     name: ClassVar[str] = "run.tool"
-    run_id: str
-    session: str
     call_id: str
     tool: str
     state: str = "started"
@@ -261,55 +276,45 @@ class RunTool(Event):
     """One human line: the arguments when started, the result or error when ended; never a secret."""
 
 
-@dataclass(frozen=True)
-class ApprovalRequested(Event):
+@dataclass(frozen=True, kw_only=True)
+class ApprovalRequested(RunScoped):
     """Reserved for the tools package: a tool call waits for the owner's decision."""
 
     name: ClassVar[str] = "approval.requested"
     approval_id: str
-    run_id: str
-    session: str
     tool: str
     summary: str = ""
     expires_at: float | None = None
 
 
-@dataclass(frozen=True)
-class ApprovalResolved(Event):
+@dataclass(frozen=True, kw_only=True)
+class ApprovalResolved(RunScoped):
     """Reserved for the tools package: ``decision`` is ``approved``, ``denied`` or ``expired``."""
 
     name: ClassVar[str] = "approval.resolved"
     approval_id: str
-    run_id: str
-    session: str
     decision: str
     by: str | None = None
 
 
-@dataclass(frozen=True)
-class ScheduleFired(Event):
+@dataclass(frozen=True, kw_only=True)
+class ScheduleFired(RunScoped):
     """Reserved for the schedules package: a schedule queued a run in its session."""
 
     name: ClassVar[str] = "schedule.fired"
     schedule_id: str
-    session: str
-    run_id: str
     at: float = 0.0
 
 
-@dataclass(frozen=True)
-class ModelFallback(Event):
+@dataclass(frozen=True, kw_only=True)
+class ModelFallback(FallbackFacts, Event):
     """Gateway-wide copy of a run's fallback (for dashboards and alerting)."""
 
     name: ClassVar[str] = "model.fallback"
     run_id: str
-    from_model: str = _wire("from")
-    to_model: str = _wire("to")
-    reason: str = ""
-    after_tokens: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelCooldown(Event):
     name: ClassVar[str] = "model.cooldown"
     model: str
@@ -321,35 +326,29 @@ class ModelCooldown(Event):
     """Until a human acts (a revoked credential): ``until`` is a far-future placeholder then."""
 
 
-@dataclass(frozen=True)
-class AuthExpiring(Event):
+@dataclass(frozen=True, kw_only=True)
+class AuthExpiring(AuthNotice):
     name: ClassVar[str] = "auth.expiring"
-    profile: str
-    provider: str
     days: int
     expires_at: float
     message: str
 
 
-@dataclass(frozen=True)
-class AuthNeedsReauth(Event):
+@dataclass(frozen=True, kw_only=True)
+class AuthNeedsReauth(AuthNotice):
     name: ClassVar[str] = "auth.needs_reauth"
-    profile: str
-    provider: str
     reason: str
     message: str
 
 
-@dataclass(frozen=True)
-class AuthRefreshed(Event):
+@dataclass(frozen=True, kw_only=True)
+class AuthRefreshed(AuthNotice):
     name: ClassVar[str] = "auth.refreshed"
-    profile: str
-    provider: str
     adopted: bool
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OwnerAlert(Event):
     """An alert for the owner that passed the de-duplication policy (``nexus.alerts``)."""
 
@@ -368,7 +367,7 @@ class OwnerAlert(Event):
         return f"{self.message}. Fix: {self.remedy}" if self.remedy else self.message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Tick(Event):
     name: ClassVar[str] = "tick"
     time: float
