@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,10 +13,8 @@ import openai
 import pytest
 from websockets.asyncio.client import connect
 
-from nexus.models.turn import EventSink, Turn, TurnResult
-from nexus.models.types import Usage
 from nexus.protocol.messages import MAX_JSON_DEPTH, MAX_KEY_CHARS, MAX_SESSION_CHARS, MAX_TEXT_CHARS
-from tests.gateway.conftest import RunningGateway, ScriptedRouter, start_gateway
+from tests.gateway.conftest import RunningGateway
 
 DEEP = "[" * 5000 + "]" * 5000
 JUST_TOO_DEEP = json.dumps(
@@ -290,38 +286,3 @@ async def test_a_500_is_in_the_documented_shape_at_every_door(gateway: RunningGa
     assert api.status_code == 500 and api.json()["error"]["code"] == "internal"
     error = openai_error(v1, 500)
     assert error["type"] == "server_error" and "the log has the details" in error["message"]
-
-
-@dataclass(frozen=True)
-class ResultWithUsage(TurnResult):
-    """A turn result as the model layer will report it (with the turn's usage)."""
-
-    usage: Usage = field(default_factory=Usage)
-
-
-class RouterWithUsage(ScriptedRouter):
-    async def run(self, turn: Turn, sink: EventSink) -> TurnResult:
-        plain = await super().run(turn, sink)
-        return ResultWithUsage(text=plain.text, model=plain.model, profile=plain.profile, usage=Usage(3, 5))
-
-
-async def test_v1_usage_is_the_runs_once_the_model_layer_reports_it(tmp_path: Path) -> None:
-    gw, stop, task = await start_gateway(tmp_path / "home", RouterWithUsage())
-    try:
-        async with sdk(gw) as client:
-            done = await client.chat.completions.create(
-                model="nexus", messages=[{"role": "user", "content": "a"}]
-            )
-            stream = await client.chat.completions.create(
-                model="nexus",
-                messages=[{"role": "user", "content": "b"}],
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            chunks = [chunk async for chunk in stream]
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
-    assert done.usage is not None and (done.usage.prompt_tokens, done.usage.completion_tokens) == (3, 5)
-    last = chunks[-1].usage
-    assert last is not None and (last.prompt_tokens, last.completion_tokens, last.total_tokens) == (3, 5, 8)

@@ -48,7 +48,7 @@ class RouterCaller:
         pinned_raw = self._store.pinned_model(run.session)
         request = CallRequest(
             run_id=run.id,
-            messages=(*self._history, *run_messages(run.text, journal)),
+            messages=(*self._history, *run_messages(run.message, journal)),
             system=self._persona.system_prompt(),
             pinned=ModelRef.parse(pinned_raw) if pinned_raw else None,
             tools=tuple(tools),
@@ -80,7 +80,7 @@ def session_history(store: RunStore, run: Run, config: NexusConfig) -> tuple[Cha
         journal = load_journal(store, earlier.id)
         messages.extend(
             run_messages(
-                earlier.text,
+                earlier.message,
                 journal,
                 result_chars=config.agent.history_tool_chars,
                 answer=earlier.answer or "",

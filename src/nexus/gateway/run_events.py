@@ -7,11 +7,7 @@ so the model layer can change its own events without any consumer noticing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 from nexus.models.turn import (
-    AttemptRecord,
     AttemptStarted,
     Cooldown,
     Delta,
@@ -62,21 +58,3 @@ def from_router(event: RouterEvent, *, run_id: str, session: str) -> list[ev.Eve
             ev.RunStatus(run_id=run_id, session=session, state=ev.RunState.REFRESHING, profile=event.profile)
         ]
     return []
-
-
-def attempts_info(attempts: Iterable[AttemptRecord]) -> tuple[ev.AttemptInfo, ...]:
-    return tuple(
-        ev.AttemptInfo(model=a.model, profile=a.profile, outcome=a.outcome, status=a.status, detail=a.detail)
-        for a in attempts
-    )
-
-
-def usage_of(result: Any) -> ev.Usage | None:
-    """The usage a turn result reports, if the model layer surfaces one (``usage.input_tokens``...)."""
-    usage = getattr(result, "usage", None)
-    if usage is None:
-        return None
-    return ev.Usage(
-        input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
-        output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
-    )

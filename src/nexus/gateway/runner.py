@@ -21,7 +21,7 @@ from nexus.config.schema import NexusConfig
 from nexus.gateway.events import EventBus
 from nexus.gateway.model_caller import RouterCaller
 from nexus.gateway.persona import Persona
-from nexus.gateway.run_events import attempts_info, from_router
+from nexus.gateway.run_events import from_router
 from nexus.models.router import Candidate
 from nexus.models.turn import (
     CallRequest,
@@ -102,9 +102,7 @@ class RunExecutor:
             done = self._store.finish(run.id, answer=SETUP_HELP, model=GATEWAY_MODEL)
             self._bus.publish(ev.RunFinal(run=done.snapshot()))
         except TurnFailed as exc:
-            self._fail(
-                run, exc.summary, soonest_retry=exc.soonest_retry, attempts=attempts_info(exc.attempts)
-            )
+            self._fail(run, exc.summary, soonest_retry=exc.soonest_retry, attempts=exc.attempts)
         except asyncio.CancelledError:
             if run_id in self._aborted:
                 self._aborted.discard(run_id)

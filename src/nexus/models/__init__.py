@@ -8,7 +8,6 @@ from nexus.models.errors import ModelFailureKind, ProviderError
 from nexus.models.factory import build_router
 from nexus.models.router import Candidate, ProbeResult, Router
 from nexus.models.turn import (
-    AttemptRecord,
     AttemptStarted,
     CallRequest,
     CallResult,
@@ -36,7 +35,6 @@ from nexus.models.types import (
 )
 
 __all__ = [
-    "AttemptRecord",
     "AttemptStarted",
     "CallRequest",
     "CallResult",

@@ -39,7 +39,7 @@ from nexus.models.errors import ModelFailureKind, ProviderError, UnknownFailure
 from nexus.models.ledger import Ledger
 from nexus.models.providers.base import Provider
 from nexus.models.turn import (
-    AttemptRecord,
+    AttemptInfo,
     AttemptStarted,
     CallRequest,
     CallResult,
@@ -99,7 +99,7 @@ class _Progress:
     text: list[str] = field(default_factory=list)
     fingerprint: str | None = None
     """Of the credential last sent: an auth cooldown remembers it."""
-    retried: list[AttemptRecord] = field(default_factory=list)
+    retried: list[AttemptInfo] = field(default_factory=list)
     """Failures retried on the same candidate within the attempt (a connection reset)."""
     tool_calls: list[ToolCall] = field(default_factory=list)
     end: StreamEnd | None = None
@@ -115,7 +115,7 @@ class _Walk:
     """Where a turn's walk over its candidates stands."""
 
     deadline: float
-    attempts: list[AttemptRecord] = field(default_factory=list)
+    attempts: list[AttemptInfo] = field(default_factory=list)
     sent: int = 0
     failed_models: set[str] = field(default_factory=set)
     overflowed: int | bool | None = False
@@ -188,7 +188,7 @@ class Router:
             skip = self._skip_reason(slot, walk.failed_models, walk.overflowed)
             if skip is not None:
                 walk.attempts.append(
-                    AttemptRecord(slot.model, slot.profile_name, f"skipped:{skip[0]}", detail=skip[1])
+                    AttemptInfo(slot.model, slot.profile_name, f"skipped:{skip[0]}", detail=skip[1])
                 )
                 continue
             assert slot.profile is not None
@@ -199,9 +199,7 @@ class Router:
                 entry = self._ledger.entry(profile, slot.ref.model)
                 outcome = f"cooling:{entry.kind.value}" if entry else "probing"
                 walk.attempts.append(
-                    AttemptRecord(
-                        slot.model, profile, f"skipped:{outcome}", detail=self._cooling_detail(entry)
-                    )
+                    AttemptInfo(slot.model, profile, f"skipped:{outcome}", detail=self._cooling_detail(entry))
                 )
                 cooling.append((slot, key))
                 if walk.pending is None:
@@ -232,18 +230,18 @@ class Router:
         assert slot.profile is not None
         profile = slot.profile.profile
         if walk.sent >= self._max_attempts:
-            walk.attempts.append(AttemptRecord(slot.model, profile, "skipped:attempt_cap"))
+            walk.attempts.append(AttemptInfo(slot.model, profile, "skipped:attempt_cap"))
             walk.stop = True
             return None
         budget = walk.deadline - self._clock.monotonic()
         if budget <= 0:
-            walk.attempts.append(AttemptRecord(slot.model, profile, "skipped:turn_deadline"))
+            walk.attempts.append(AttemptInfo(slot.model, profile, "skipped:turn_deadline"))
             walk.stop = True
             return None
         try:
             credential = await self._credential(slot)
         except _CredentialUnavailable as exc:
-            walk.attempts.append(AttemptRecord(slot.model, profile, "skipped:credential", detail=exc.reason))
+            walk.attempts.append(AttemptInfo(slot.model, profile, "skipped:credential", detail=exc.reason))
             return None
 
         if walk.pending is not None:
@@ -265,7 +263,7 @@ class Router:
             failure = err.kind
             walk.attempts.extend(progress.retried)
             walk.attempts.append(
-                AttemptRecord(slot.model, profile, err.kind.value, err.status, err.message[:300])
+                AttemptInfo(slot.model, profile, err.kind.value, err.status, err.message[:300])
             )
             self._failed(
                 slot,
@@ -287,7 +285,7 @@ class Router:
             if probing:
                 self._ledger.end_probe(key, failure)
         walk.attempts.extend(progress.retried)
-        walk.attempts.append(AttemptRecord(slot.model, profile, "ok"))
+        walk.attempts.append(AttemptInfo(slot.model, profile, "ok"))
         self._ledger.succeeded(profile, slot.ref.model, key, started_at=started_at)
         fell_back = any(
             a.outcome not in _NOT_A_FALLBACK and not a.outcome.startswith("retried:")
@@ -331,7 +329,7 @@ class Router:
             still = last_resort([self._ledger.entry(slot.profile_name or "", slot.ref.model)]) is not None
             if failure is ModelFailureKind.TIMEOUT or not still:
                 walk.attempts.append(
-                    AttemptRecord(
+                    AttemptInfo(
                         slot.model,
                         slot.profile_name,
                         "skipped:probe_failed",
@@ -494,9 +492,7 @@ class Router:
                     reconnected = True
                     log.info("model %s: %s; retrying once on the same candidate", slot.model, err.message)
                     progress.retried.append(
-                        AttemptRecord(
-                            slot.model, profile, "retried:connection", err.status, err.message[:300]
-                        )
+                        AttemptInfo(slot.model, profile, "retried:connection", err.status, err.message[:300])
                     )
                     request = replace(request, budget_s=remaining)
                     continue
@@ -666,7 +662,7 @@ class Router:
 
     def _turn_failed(
         self,
-        attempts: list[AttemptRecord],
+        attempts: list[AttemptInfo],
         slots: list[Slot],
         turn: Turn,
         *,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from nexus.config.schema import ModelRef
 from nexus.errors import NexusError
 from nexus.models.types import ChatMessage, ContentBlock, TextBlock, ToolCall, ToolSpec, ToolUseBlock, Usage
+from nexus.protocol.events import AttemptInfo
 
 
 @dataclass(frozen=True)
@@ -37,18 +38,6 @@ class CallRequest:
 
 Turn = CallRequest
 """The name of a one-call turn (``Router.run``), kept for callers that answer with text only."""
-
-
-@dataclass(frozen=True)
-class AttemptRecord:
-    """One try of one candidate, for the failure summary and status."""
-
-    model: str
-    profile: str | None
-    outcome: str
-    """``ok`` or a ModelFailureKind value, or ``skipped:<reason>`` for a cooled candidate."""
-    status: int | None = None
-    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,7 +92,7 @@ class CallResult:
     model: str
     profile: str | None
     fell_back: bool = False
-    attempts: tuple[AttemptRecord, ...] = field(default_factory=tuple)
+    attempts: tuple[AttemptInfo, ...] = field(default_factory=tuple)
     tool_calls: tuple[ToolCall, ...] = ()
     stop_reason: str | None = None
     """As the answering provider said it (``end_turn``/``tool_use``, ``stop``/``tool_calls``...)."""
@@ -126,7 +115,7 @@ class TurnFailed(NexusError):
     def __init__(
         self,
         summary: str,
-        attempts: tuple[AttemptRecord, ...] = (),
+        attempts: tuple[AttemptInfo, ...] = (),
         soonest_retry: float | None = None,
     ) -> None:
         super().__init__(summary)

@@ -81,7 +81,8 @@ class Usage:
 @dataclass(frozen=True)
 class AttemptInfo:
     """One candidate tried (or skipped) for a run: ``outcome`` is ``ok``, a failure kind
-    (``rate_limit``, ``auth``...) or ``skipped:<why>``."""
+    (``rate_limit``, ``auth``...) or ``skipped:<why>``. The router records its attempts as this
+    type (``CallResult.attempts``, ``TurnFailed.attempts``), so they reach clients unchanged."""
 
     model: str
     profile: str | None

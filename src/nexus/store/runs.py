@@ -84,12 +84,6 @@ class Run:
     def to_api(self) -> dict[str, Any]:
         return self.snapshot().to_wire()
 
-    @property
-    def text(self) -> str:
-        """Old name of :attr:`message`, kept while ``gateway/runner.py`` (being reworked by the model
-        seam change) still reads it; new code uses ``message``."""
-        return self.message
-
 
 @dataclass(frozen=True)
 class Step:
