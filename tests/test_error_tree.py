@@ -16,6 +16,8 @@ OUTSIDE_THE_TREE = {
     # life-cycle violations are bugs, never handled as conditions
     "nexus.supervisor.states.InvalidTransition",
     "nexus.channels.state.InvalidChannelTransition",
+    # a tool registered twice is a programming error at start-up, never handled
+    "nexus.agent.registry.DuplicateTool",
     # the operating system's own error type, so callers catch it as one
     "nexus.supervisor.listener.PortInUse",
     # private signals that never leave their module

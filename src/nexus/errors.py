@@ -9,6 +9,7 @@
     ├── TurnFailed             (nexus.models)      every candidate of a turn failed or is cooling
     ├── NoProviderConfigured   (nexus.models)      no candidate has a credential: answer with setup help
     ├── ChannelError           (nexus.channels)    a platform call failed, classified for retry
+    ├── ToolError              (nexus.agent)       a tool could not do what the model asked
     ├── ClientError            (nexus.client)      talking to the gateway failed
     ├── StartupError           (nexus.gateway)     the gateway cannot start as configured
     ├── SupervisorError        (nexus.supervisor)  the supervisor cannot keep the gateway up

@@ -174,7 +174,7 @@ class GatewayRuntime:
 
     def _answer_if_reply(self, run: Run) -> bool:
         """A ``/approve ID`` / ``/deny ID`` message is answered now, not queued behind the waiting run."""
-        reply = parse_reply(run.text)
+        reply = parse_reply(run.message)
         if reply is None:
             return False
         approve, approval_id = reply
@@ -191,7 +191,7 @@ class GatewayRuntime:
             text = f"Nothing changed: {exc}."
         self.store.claim(run.id)
         done = self.store.finish(run.id, answer=text, model="nexus")
-        self.bus.publish(ev.RunAccepted(run_id=run.id, session=run.session, ahead=0, message=run.text))
+        self.bus.publish(ev.RunAccepted(run_id=run.id, session=run.session, ahead=0, message=run.message))
         self.bus.publish(ev.RunFinal(run=done.snapshot()))
         return True
 
