@@ -47,6 +47,7 @@ class AlertKind(enum.StrEnum):
     MODELS_DOWN = "models_down"
     TOKEN_EXPIRING = "token_expiring"
     APPROVAL_PENDING = "approval_pending"
+    BACKUP_FAILED = "backup_failed"
 
 
 class Verdict(enum.StrEnum):

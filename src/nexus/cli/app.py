@@ -36,6 +36,7 @@ def _register() -> None:
         approvals_cmd,
         ask_cmd,
         auth_cmd,
+        backup_cmd,
         channels_cmd,
         chat_cmd,
         doctor_cmd,
@@ -58,6 +59,7 @@ def _register() -> None:
         service_cmd,
         import_cmd,
         approvals_cmd,
+        backup_cmd,
     ):
         group.register(app)
 

@@ -154,6 +154,22 @@ class ToolsConfig(_Strict):
     """Let ``web_fetch`` reach 127.0.0.0/8 and ::1 (local services; the gateway itself)."""
 
 
+class BackupConfig(_Strict):
+    dir: str | None = None
+    """Where ``nexus backup create`` writes and ``list`` looks; default ``$NEXUS_HOME/backups``."""
+    keep: int = Field(default=10, ge=1, le=10_000)
+    """How many archives ``create`` keeps in ``dir`` (oldest removed first)."""
+    git_repo: str | None = None
+    """The working copy ``nexus backup git`` commits into; default ``$NEXUS_HOME/backup-git``."""
+    git_remote: str | None = None
+    """A git URL or path pushed to by ``nexus backup git``; unset: commit only."""
+    git_branch: str = "main"
+    git_include_archive: bool = False
+    """Also commit the newest archive (``archives/``) next to the workspace."""
+    max_age_h: float = Field(default=36.0, gt=0, le=24 * 365)
+    """``nexus drill --live`` warns when the newest archive is older than this."""
+
+
 class NexusConfig(_Strict):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
@@ -163,6 +179,9 @@ class NexusConfig(_Strict):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
+
+
+    backup: BackupConfig = Field(default_factory=BackupConfig)
     channels: dict[str, dict[str, object]] = Field(default_factory=dict)
     """Per-channel tables, validated by each channel's own manifest when the channel is enabled."""
 
