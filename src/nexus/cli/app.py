@@ -40,6 +40,7 @@ def _register() -> None:
         channels_cmd,
         chat_cmd,
         doctor_cmd,
+        drill_cmd,
         gateway_cmd,
         import_cmd,
         models_cmd,
@@ -60,6 +61,7 @@ def _register() -> None:
         import_cmd,
         approvals_cmd,
         backup_cmd,
+        drill_cmd,
     ):
         group.register(app)
 
