@@ -34,14 +34,14 @@ def drill(
         for s in SCENARIOS:
             typer.echo(f"{s.name:18} {s.about}")
         return
+    try:
+        config = load_config(paths)  # a sandbox copy of a broken config would only drill the breakage
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(EX_CONFIG) from exc
     if live:
         from nexus.drill.live import live_probes
 
-        try:
-            config = load_config(paths)
-        except ConfigError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(EX_CONFIG) from exc
         probes = live_probes(paths, config)
         if as_json:
             typer.echo(json.dumps({"probes": [p.to_json() for p in probes]}, indent=2))

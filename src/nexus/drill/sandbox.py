@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -97,7 +98,7 @@ def sandbox_config(
         config["auth"] = auth
     alerts = dict(owner.get("alerts") or {})
     alerts.update(
-        command=f"cat >> {alert_sink}; echo >> {alert_sink}",
+        command=f"cat >> {shlex.quote(str(alert_sink))}; echo >> {shlex.quote(str(alert_sink))}",
         models_down_after_s=min(float(alerts.get("models_down_after_s", 600.0)), 2.0),
         check_interval_s=min(float(alerts.get("check_interval_s", 60.0)), 0.5),
     )
