@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import tomli_w
 
 from nexus.common import NexusPaths, atomic_write_text
 from nexus.fakes.anthropic_server import FakeAnthropic
@@ -132,22 +133,7 @@ def sandbox_config(
 
 
 def to_toml(data: Mapping[str, Any]) -> str:
-    """The small TOML subset a config needs: tables of scalars and lists, one level of sub-tables."""
-    lines: list[str] = []
-
-    def table(name: str, body: Mapping[str, Any]) -> None:
-        scalars = {k: v for k, v in body.items() if not isinstance(v, Mapping)}
-        lines.append(f"[{name}]")
-        lines.extend(f"{k} = {json.dumps(v)}" for k, v in scalars.items())
-        lines.append("")
-        for k, v in body.items():
-            if isinstance(v, Mapping):
-                table(f"{name}.{json.dumps(k) if '.' in k else k}", v)
-
-    for name, body in data.items():
-        if isinstance(body, Mapping):
-            table(name, body)
-    return "\n".join(lines)
+    return tomli_w.dumps(dict(data))
 
 
 class Sandbox:
