@@ -186,6 +186,17 @@ def test_cli_refuses_a_truncated_archive_and_a_wrong_passphrase_clearly(tmp_path
     assert cut.returncode == 1 and "not a readable archive" in cut.stderr and "Traceback" not in cut.stderr
 
 
+def test_a_home_where_the_gateway_never_ran_backs_up_and_restores(tmp_path: Path) -> None:
+    paths = NexusPaths(home=tmp_path / "fresh")
+    paths.ensure()
+    (paths.workspace / "SOUL.md").write_text("hello\n")
+    created = create_backup(paths, NexusConfig(), to=tmp_path / "out")
+    assert "none yet" in created.manifest.facts["state_db"]
+    restored = restore_archive(created.path, tmp_path / "new")
+    assert (restored.home / "workspace" / "SOUL.md").read_text() == "hello\n"
+    assert not (restored.home / "state.db").exists()
+
+
 def test_wrong_passphrase_in_process_raises_its_own_error(tmp_path: Path) -> None:
     paths = make_home(tmp_path / "home")
     created = create_backup(paths, NexusConfig(), to=tmp_path, passphrase=Secret(PASSPHRASE), kdf=FAST_KDF)

@@ -135,6 +135,9 @@ def _collect(paths: NexusPaths) -> _Collected:
             name = f"{WORKSPACE}/{file.relative_to(paths.workspace).as_posix()}"
             out.files[name] = file.read_bytes()
             out.modes[name] = file.stat().st_mode & 0o777
+    if not paths.state_db.exists():
+        out.facts["state_db"] = "none yet (the gateway has not run here)"
+        return out
     with tempfile.TemporaryDirectory(prefix="nexus-backup-") as tmp:
         copy = Path(tmp) / STATE_DB
         out.facts.update(snapshot.snapshot(paths.state_db, copy))
