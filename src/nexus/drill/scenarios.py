@@ -149,7 +149,12 @@ def hang(box: Sandbox) -> Result:
 
     def truth() -> str | None:
         last = _last_exit(box, state["gen"])
-        return f"last_exit: {last.get('cause')}" if last and last.get("cause") == "watchdog" else None
+        # "stopped" where the supervisor sees the SIGSTOP itself, "watchdog" where only silence shows
+        return (
+            f"last_exit: {last.get('cause')}"
+            if last and last.get("cause") in ("stopped", "watchdog")
+            else None
+        )
 
     result = _measure(
         box,
