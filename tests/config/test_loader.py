@@ -39,8 +39,7 @@ def test_no_file_means_defaults(tmp_path: Path) -> None:
             '[providers.ollama]\nbase = "x"\n',
             "providers.ollama.base: unknown key; allowed here: api_key_env, base_url",
         ),
-        ("[nonsense]
-", "nonsense: unknown key; allowed here: agent, alerts, auth, backup, channels"),
+        ("[nonsense]\n", "nonsense: unknown key; allowed here: agent, alerts, auth, backup, channels"),
         ("[gateway\n", "not valid TOML"),
     ],
 )

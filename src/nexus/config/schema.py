@@ -180,7 +180,6 @@ class NexusConfig(_Strict):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
 
-
     backup: BackupConfig = Field(default_factory=BackupConfig)
     channels: dict[str, dict[str, object]] = Field(default_factory=dict)
     """Per-channel tables, validated by each channel's own manifest when the channel is enabled."""

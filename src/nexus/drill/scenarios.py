@@ -432,7 +432,7 @@ def tool_crash(box: Sandbox) -> Result:
     return Result(
         "tool_crash",
         available=False,
-        note="not available yet: the gateway has no tool calls to interrupt",
+        note="not available yet: tool calls landed on main after this drill was written; no scenario for them yet",
     )
 
 
