@@ -13,6 +13,8 @@
     ├── ClientError            (nexus.client)      talking to the gateway failed
     ├── StartupError           (nexus.gateway)     the gateway cannot start as configured
     ├── SupervisorError        (nexus.supervisor)  the supervisor cannot keep the gateway up
+    ├── BackupError            (nexus.ops.backup)  an archive cannot be made, verified or restored
+    ├── SandboxError           (nexus.drill)       a drill's sandbox could not be built or started
     └── LockTimeout            (nexus.common)      a host-wide lock was not obtained in time
 
 Subsystems derive their own trees from these; foreign exceptions are translated once, at the

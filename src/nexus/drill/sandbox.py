@@ -37,6 +37,7 @@ import httpx
 import tomli_w
 
 from nexus.common import NexusPaths, atomic_write_text
+from nexus.errors import NexusError
 from nexus.fakes.anthropic_server import FakeAnthropic
 from nexus.fakes.oauth_server import FakeOAuthServer, Grant
 from nexus.fakes.openai_server import FakeOpenAI
@@ -63,7 +64,7 @@ DROPPED_ENV = (
 READY_TIMEOUT_S = 60.0
 
 
-class SandboxError(RuntimeError):
+class SandboxError(NexusError):
     """The sandbox could not be built or started; the message says what to look at."""
 
 
