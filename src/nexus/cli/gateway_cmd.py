@@ -39,21 +39,23 @@ def run(
     listen_fd: int | None = typer.Option(
         None, "--listen-fd", help="Serve on this inherited listening socket."
     ),
-    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    log_level: str | None = typer.Option(
+        None, "--log-level", help="debug, info, warning or error (default: [logging] level)."
+    ),
 ) -> None:
     """Serve HTTP and WebSocket on one port until SIGTERM."""
     from nexus.common.paths import NexusPaths
 
     paths = NexusPaths.from_env()
-    configure_logging(log_level)
+    configure_logging(log_level or "info")
     try:
-        code = _run(paths, port=port, listen_fd=listen_fd)
+        code = _run(paths, port=port, listen_fd=listen_fd, log_level=log_level)
     except KeyboardInterrupt:
         code = 0
     raise typer.Exit(code)
 
 
-def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
+def _run(paths: Any, *, port: int | None, listen_fd: int | None, log_level: str | None = None) -> int:
     import asyncio
 
     from nexus.auth import UnreliableFilesystem
@@ -68,6 +70,8 @@ def _run(paths: Any, *, port: int | None, listen_fd: int | None) -> int:
         if port is not None:
             config = config.model_copy(update={"gateway": config.gateway.model_copy(update={"port": port})})
         require_token_for_public_bind(config.gateway.bind, paths, os.environ)
+        # after the check above, which must see whether a token existed before this start
+        configure_logging(log_level or config.logging.level, config=config, paths=paths)
         sock = acquire_socket(
             config.gateway.bind, config.gateway.port, listen_fd=listen_fd, environ=os.environ
         )
@@ -112,9 +116,23 @@ def fatal(paths: Any, cause: str, message: str, code: int) -> int:
     return code
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+def configure_logging(level: str, *, config: Any = None, paths: Any = None) -> None:
+    """Text on stderr until the config is read; then its ``[logging]`` format, and under no supervisor
+    (which copies stderr into ``logs/gateway.log``) the rotating file too. The gateway token is
+    registered with the redactor: it has no shape a pattern could find."""
+    from nexus.common import logsetup
+    from nexus.common.gateway_token import ensure_token
+
+    if config is None or paths is None:
+        logsetup.configure(level=level, stream=sys.stderr)
+        return
+    supervised = bool(os.environ.get("NEXUS_SUPERVISOR_ID"))
+    redactor = logsetup.configure(
+        level=level,
+        fmt=config.logging.format,
         stream=sys.stderr,
+        file=None if supervised else paths.logs / "gateway.log",
+        max_bytes=config.logging.max_bytes,
+        backups=config.logging.backups,
     )
+    redactor.add(ensure_token(paths).reveal())

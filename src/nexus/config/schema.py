@@ -32,6 +32,8 @@ class GatewayConfig(_Strict):
     """A keep-alive connection idle this long between requests is closed."""
     max_connections: int = Field(default=512, ge=8, le=100_000)
     """Concurrent connections (HTTP and WebSocket); a request beyond it gets a 503."""
+    metrics_public: bool = False
+    """Serve ``GET /metrics`` without the gateway token (for a Prometheus on this host)."""
 
 
 class ModelsConfig(_Strict):
@@ -152,6 +154,22 @@ class ToolsConfig(_Strict):
     """Let ``web_fetch`` reach private and link-local addresses (LAN services)."""
     fetch_allow_loopback: bool = False
     """Let ``web_fetch`` reach 127.0.0.0/8 and ::1 (local services; the gateway itself)."""
+class LoggingConfig(_Strict):
+    format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per line (``ts``, ``level``, ``logger``, ``msg``, ``run_id``)."""
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024, le=1 << 34)
+    """Size at which ``logs/gateway.log`` rotates (when the gateway writes it itself)."""
+    backups: int = Field(default=5, ge=0, le=100)
+
+
+class TracingConfig(_Strict):
+    enabled: bool = False
+    """Emit OpenTelemetry spans of each run; needs ``pip install 'nexus-gateway[tracing]'``."""
+    exporter: Literal["otlp", "console"] = "otlp"
+    endpoint: str | None = None
+    """OTLP/HTTP traces endpoint; default ``OTEL_EXPORTER_OTLP_ENDPOINT`` or the SDK's own default."""
+    service_name: str = "nexus-gateway"
 
 
 class BackupConfig(_Strict):
@@ -181,6 +199,8 @@ class NexusConfig(_Strict):
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
 
     backup: BackupConfig = Field(default_factory=BackupConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
     channels: dict[str, dict[str, object]] = Field(default_factory=dict)
     """Per-channel tables, validated by each channel's own manifest when the channel is enabled."""
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import psutil
 
 from nexus.common import NexusPaths
+from nexus.common.redact import redact
 from nexus.ops.findings import Finding, Fix, FixKind, Severity, ok
 from nexus.supervisor.child import MARKER_ENV
 from nexus.supervisor.control import lock_owner
@@ -62,7 +63,8 @@ _SECRETISH = re.compile(r"(?i)(key|token|secret|passw(or)?d|auth|credential)")
 
 def redact_argv(argv: Sequence[str]) -> list[str]:
     """A command line fit to print: values of secret-looking options become ``***`` (a foreign
-    program may carry a credential on its argv; we name the program, never its secrets)."""
+    program may carry a credential on its argv; we name the program, never its secrets); a
+    secret-shaped positional argument is masked by the shared redactor."""
     out: list[str] = []
     hide_next = False
     for arg in argv:
@@ -82,7 +84,7 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
         if sep and _SECRETISH.search(name) and name.replace("_", "").isalnum():
             out.append(f"{name}=***")  # KEY=value environment-style arguments
             continue
-        out.append(arg)
+        out.append(redact(arg))
     return out
 
 

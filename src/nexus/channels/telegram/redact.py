@@ -1,34 +1,26 @@
-"""Keep bot tokens out of logs and error texts.
+"""Keep bot tokens out of logs and error texts (the shapes live in :mod:`nexus.common.redact`).
 
 The Bot API puts the token in every URL (``/bot<token>/method``), and httpx logs every URL at INFO.
-A filter on the ``httpx`` logger rewrites those records; python-telegram-bot's own loggers (which log
-the base URL at DEBUG) are held at WARNING. Any text we keep (last_error) goes through :func:`redact`.
+The shared filter goes on the ``httpx`` loggers too, for processes whose handlers someone else set up;
+python-telegram-bot's own loggers (which log the base URL at DEBUG) are held at WARNING. Any text we
+keep (last_error) goes through :func:`redact`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
-_TOKEN_IN_TEXT = re.compile(r"[0-9]{3,20}:[A-Za-z0-9_-]{20,100}")
+from nexus.common.redact import BOT_MASK, RedactingFilter
+from nexus.common.redact import redact as redact_text
 
 
 def redact(text: str, token: str | None = None) -> str:
     if token:
-        text = text.replace(token, "<bot-token>")
-    return _TOKEN_IN_TEXT.sub("<bot-token>", text)
+        text = text.replace(token, BOT_MASK)
+    return redact_text(text)
 
 
-class RedactTokens(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-_FILTER = RedactTokens()
+_FILTER = RedactingFilter()
 
 
 def install() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 
+from nexus.common.redact import redact as redact_text
 from nexus.common.secret import Secret
 from nexus.config.schema import ProviderConfig
 from nexus.models.classify import ErrorFacts, error_for, facts_from_response
@@ -31,14 +31,10 @@ from nexus.models.types import TextDelta, ToolCall
 
 T = TypeVar("T")
 
-_KEYLIKE = re.compile(r"\b(sk|key|rk|pk|tok)[-_][A-Za-z0-9_\-*.]{6,}", re.IGNORECASE)
-
 
 def redact(message: str, secret: Secret | None = None) -> str:
     """A provider message safe for logs: the credential and anything key-shaped masked."""
-    if secret is not None and secret.reveal() and secret.reveal() in message:
-        message = message.replace(secret.reveal(), "<credential>")
-    return _KEYLIKE.sub(lambda m: f"{m.group(1)}-<redacted>", message)
+    return redact_text(message, (secret.reveal(),) if secret is not None else ())
 
 
 @dataclass(frozen=True)
