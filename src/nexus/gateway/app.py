@@ -16,9 +16,11 @@ from starlette.websockets import WebSocket
 
 from nexus.channels.base import WebhookRequest
 from nexus.common.secret import Secret
+from nexus.gateway import openapi
 from nexus.gateway.approvals_api import approval_routes
 from nexus.gateway.bodies import BodyError, read_body, read_json
-from nexus.gateway.middleware import TokenAuthMiddleware
+from nexus.gateway.metrics import METRICS_PATH, GatewayMetrics
+from nexus.gateway.middleware import OPEN_PATHS, TokenAuthMiddleware
 from nexus.gateway.openai_compat import chat_completions, get_model, list_models, openai_error
 from nexus.gateway.runtime import GatewayRuntime
 from nexus.gateway.ws import websocket_endpoint
@@ -178,14 +180,20 @@ def build_app(runtime: GatewayRuntime, *, token: Secret, port: int) -> ASGIApp:
         Route("/channels/{channel}/{path:path}", channel_webhook, methods=["GET", "POST", "PUT"]),
         WebSocketRoute("/ws", ws_endpoint),
         *approval_routes(runtime),
+        # observability (gateway/metrics.py, gateway/openapi.py)
+        GatewayMetrics(runtime).route(),
+        openapi.route(),
     ]
     app = Starlette(
         routes=routes,
         exception_handlers={404: not_found, 405: not_allowed, 500: server_error},
     )
+    open_paths = OPEN_PATHS | ({METRICS_PATH} if runtime.config.gateway.metrics_public else set())
     origins = {
         f"http://127.0.0.1:{port}",
         f"http://localhost:{port}",
         *runtime.config.gateway.allowed_origins,
     }
-    return TokenAuthMiddleware(app, token=token, allowed_origins=frozenset(origins), extra_open=webhook_urls)
+    return TokenAuthMiddleware(
+        app, token=token, allowed_origins=frozenset(origins), extra_open=webhook_urls, open_paths=open_paths
+    )

@@ -57,14 +57,17 @@ class TokenAuthMiddleware:
         token: Secret,
         allowed_origins: frozenset[str],
         extra_open: Callable[[], frozenset[str]] = no_open_paths,
+        open_paths: frozenset[str] = OPEN_PATHS,
     ) -> None:
         self.app = app
+        self.open_paths = open_paths
+        """The probes, plus ``/metrics`` when ``[gateway] metrics_public`` is set."""
         self.token = token
         self.allowed_origins = allowed_origins
         self.extra_open = extra_open
 
     def is_open(self, path: str) -> bool:
-        return path in OPEN_PATHS or (path.startswith("/channels/") and path in self.extra_open())
+        return path in self.open_paths or (path.startswith("/channels/") and path in self.extra_open())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self.is_open(scope["path"]):

@@ -211,6 +211,11 @@ class RunStore:
             "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')"
         ).fetchone()[0]
 
+    def status_counts(self) -> dict[str, int]:
+        """How many runs are in each status (metrics: runs by state)."""
+        rows = self._conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall()
+        return {str(row[0]): int(row[1]) for row in rows}
+
     def ahead_of(self, run: Run) -> int:
         """How many unfinished runs of the same session come before ``run``."""
         return self._conn.execute(

@@ -1,0 +1,327 @@
+"""``GET /openapi.json``: the HTTP API as an OpenAPI 3.1 document (the WebSocket is in docs/protocol.md).
+
+Written by hand, next to the routes, and kept true by ``tests/gateway/test_openapi.py``: it walks the
+app's routes (every route documented, every documented route served) and validates real responses
+against these schemas; ``make fuzz`` drives schemathesis from it against a real gateway.
+Schemas are JSON Schema 2020-12 (what OpenAPI 3.1 uses), so any JSON Schema validator checks them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from nexus import __version__
+
+OPENAPI_PATH = "/openapi.json"
+
+_JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+_UNAUTHORIZED = _json(_ref("Error"), "missing or wrong gateway token")
+_BAD_REQUEST = _json(_ref("Error"), "the request names the problem in error.message")
+_SECURED = [{"bearer": []}]
+_STR_OR_NULL = {"type": ["string", "null"]}
+_NUM_OR_NULL = {"type": ["number", "null"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "OpenAIError": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["message", "type"],
+                "properties": {
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                    "param": _STR_OR_NULL,
+                    "code": _STR_OR_NULL,
+                },
+            }
+        },
+    },
+    "MessageIn": {
+        "type": "object",
+        "required": ["session", "text"],
+        "properties": {
+            "session": {"type": "string", "minLength": 1, "maxLength": 200},
+            "text": {"type": "string", "minLength": 1, "maxLength": 200_000},
+            "idempotency_key": {"type": ["string", "null"], "minLength": 1, "maxLength": 200},
+        },
+    },
+    "Accepted": {
+        "type": "object",
+        "required": ["run_id", "status", "created"],
+        "properties": {
+            "run_id": {"type": "string"},
+            "status": {"enum": ["queued", "running", "done", "failed"]},
+            "created": {"type": "boolean", "description": "false when the idempotency key was seen before"},
+        },
+    },
+    "Run": {
+        "type": "object",
+        "required": ["run_id", "session", "status", "text", "error", "model", "fell_back", "message"],
+        "properties": {
+            "run_id": {"type": "string"},
+            "session": {"type": "string"},
+            "status": {"enum": ["queued", "running", "done", "failed"]},
+            "text": _STR_OR_NULL,
+            "error": _STR_OR_NULL,
+            "model": _STR_OR_NULL,
+            "fell_back": {"type": "boolean"},
+            "message": {"type": "string"},
+            "created_at": {"type": "number"},
+            "finished_at": _NUM_OR_NULL,
+        },
+    },
+    "History": {
+        "type": "object",
+        "required": ["session", "runs"],
+        "properties": {"session": {"type": "string"}, "runs": {"type": "array", "items": _ref("Run")}},
+    },
+    "Readiness": {
+        "type": "object",
+        "required": ["ready", "reasons"],
+        "properties": {
+            "ready": {"type": "boolean"},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Status": {
+        "type": "object",
+        "required": ["version", "pid", "uptime_s", "ready", "not_ready_reasons", "queue_depth", "candidates"],
+        "properties": {
+            "version": {"type": "string"},
+            "pid": {"type": "integer"},
+            "uptime_s": {"type": "number"},
+            "ready": {"type": "boolean"},
+            "not_ready_reasons": {"type": "array", "items": {"type": "string"}},
+            "queue_depth": {"type": "integer", "minimum": 0},
+            "active_runs": {"type": "integer", "minimum": 0},
+            "candidates": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "ChatCompletionRequest": {
+        "type": "object",
+        "required": ["messages"],
+        "properties": {
+            "model": {"type": "string"},
+            "messages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["role", "content"],
+                    "properties": {
+                        "role": {"enum": ["system", "user", "assistant"]},
+                        "content": {
+                            "oneOf": [
+                                {"type": "string"},
+                                {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "type": {"type": "string"},
+                                            "text": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            ]
+                        },
+                    },
+                },
+            },
+            "stream": {"type": "boolean"},
+            "user": {"type": "string", "description": "the Nexus session (default: openai)"},
+        },
+    },
+    "ChatCompletion": {
+        "type": "object",
+        "required": ["id", "object", "created", "model", "choices"],
+        "properties": {
+            "id": {"type": "string"},
+            "object": {"const": "chat.completion"},
+            "created": {"type": "integer"},
+            "model": {"type": "string"},
+            "choices": {"type": "array", "items": {"type": "object"}},
+            "usage": {"type": "object"},
+        },
+    },
+    "ModelList": {
+        "type": "object",
+        "required": ["object", "data"],
+        "properties": {
+            "object": {"const": "list"},
+            "data": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "object"],
+                    "properties": {"id": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+
+
+def _op(summary: str, responses: dict[str, Any], *, secured: bool = True, **extra: Any) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": responses, **extra}
+    if secured:
+        op["responses"] = {**responses, "401": _UNAUTHORIZED}
+        op["security"] = _SECURED
+    else:
+        op["security"] = []
+    return op
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/healthz": {
+        "get": _op(
+            "Liveness: the event loop answers", {"200": _json({"type": "object"}, "alive")}, secured=False
+        )
+    },
+    "/readyz": {
+        "get": _op(
+            "Readiness, with the reasons when not ready",
+            {
+                "200": _json(_ref("Readiness"), "ready"),
+                "503": _json(_ref("Readiness"), "not ready: reasons say why"),
+            },
+            secured=False,
+        )
+    },
+    "/status": {
+        "get": _op(
+            "The gateway's state for humans and `nexus status`", {"200": _json(_ref("Status"), "status")}
+        )
+    },
+    "/api/messages": {
+        "post": _op(
+            "Send a message: committed as a run before the answer 202",
+            {
+                "202": _json(_ref("Accepted"), "accepted (or the earlier run of this idempotency key)"),
+                "400": _BAD_REQUEST,
+            },
+            requestBody={"required": True, "content": {_JSON: {"schema": _ref("MessageIn")}}},
+        )
+    },
+    "/api/runs/{run_id}": {
+        "get": _op(
+            "A run; with ?wait=S, once it finishes or S seconds pass (at most 300)",
+            {
+                "200": _json(_ref("Run"), "the run"),
+                "400": _BAD_REQUEST,
+                "404": _json(_ref("Error"), "no such run"),
+            },
+            parameters=[
+                {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {
+                    "name": "wait",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "number", "minimum": 0, "maximum": 300},
+                },
+            ],
+        )
+    },
+    "/api/sessions/{session}/history": {
+        "get": _op(
+            "A session's runs, newest last",
+            {"200": _json(_ref("History"), "the runs"), "400": _BAD_REQUEST},
+            parameters=[
+                {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                },
+            ],
+        )
+    },
+    "/v1/chat/completions": {
+        "post": _op(
+            "OpenAI-compatible chat completions (stream: true answers text/event-stream)",
+            {
+                "200": {
+                    "description": "the answer",
+                    "content": {
+                        _JSON: {"schema": _ref("ChatCompletion")},
+                        "text/event-stream": {"schema": {"type": "string"}},
+                    },
+                },
+                "400": _json(_ref("OpenAIError"), "bad request"),
+                "502": _json(_ref("OpenAIError"), "every model failed"),
+                "504": _json(_ref("OpenAIError"), "no answer within the turn deadline"),
+            },
+            requestBody={"required": True, "content": {_JSON: {"schema": _ref("ChatCompletionRequest")}}},
+        )
+    },
+    "/v1/models": {"get": _op("OpenAI-compatible model list", {"200": _json(_ref("ModelList"), "models")})},
+    "/metrics": {
+        "get": _op(
+            "Prometheus metrics (open without a token when [gateway] metrics_public = true)",
+            {
+                "200": {
+                    "description": "Prometheus text format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        )
+    },
+    OPENAPI_PATH: {"get": _op("This document", {"200": _json({"type": "object"}, "OpenAPI 3.1")})},
+}
+
+WEBSOCKETS = {"/ws": "the gateway protocol: docs/protocol.md (frames req/res/event, first frame connect)"}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Nexus gateway", "version": __version__, "x-websockets": WEBSOCKETS},
+        "servers": [{"url": "http://127.0.0.1:18789"}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the token printed by `nexus token`",
+                }
+            },
+        },
+    }
+
+
+def route() -> Route:
+    body = document()
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(body)
+
+    return Route(OPENAPI_PATH, openapi, methods=["GET"])
