@@ -33,7 +33,7 @@ _KEEP_PREFIX = r"\g<prefix>" + MASK
 SHAPES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     (
         "bearer",
-        re.compile(r"(?P<prefix>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=\-]{6,}", re.IGNORECASE),
+        re.compile(r"(?P<prefix>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=:\-]{6,}", re.IGNORECASE),
         _KEEP_PREFIX,
     ),
     (
@@ -45,9 +45,9 @@ SHAPES: tuple[tuple[str, re.Pattern[str], str], ...] = (
         ),
         _KEEP_PREFIX,
     ),
-    ("anthropic", re.compile(r"(?P<prefix>\bsk-ant-[a-z]{2,6}\d*-)[A-Za-z0-9_\-]{8,}"), _KEEP_PREFIX),
+    ("anthropic", re.compile(r"(?P<prefix>sk-ant-[a-z]{2,6}\d*-)[A-Za-z0-9_\-]{8,}"), _KEEP_PREFIX),
     ("openai", re.compile(r"(?P<prefix>\bsk-(?:proj-|svcacct-|admin-)?)[A-Za-z0-9_\-]{16,}"), _KEEP_PREFIX),
-    ("slack", re.compile(r"(?P<prefix>\bx(?:ox[abposre]|app)-)[A-Za-z0-9\-]{8,}"), _KEEP_PREFIX),
+    ("slack", re.compile(r"(?P<prefix>x(?:ox[abposre]|app)-)[A-Za-z0-9\-]{8,}"), _KEEP_PREFIX),
     ("telegram", re.compile(r"(?<![0-9])[0-9]{3,20}:[A-Za-z0-9_-]{20,100}"), BOT_MASK),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), MASK),
     (

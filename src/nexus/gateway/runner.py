@@ -17,6 +17,7 @@ import time
 from typing import Protocol
 
 from nexus.agent.loop import ABORT, LoopEnd, ToolLoop
+from nexus.common.logsetup import run_context
 from nexus.config.schema import NexusConfig
 from nexus.gateway.events import EventBus
 from nexus.gateway.model_caller import RouterCaller
@@ -85,6 +86,10 @@ class RunExecutor:
         return list(self._active)
 
     async def execute(self, run_id: str) -> None:
+        with run_context(run_id):  # every log line of the run, and of the tasks it starts, names it
+            await self._execute(run_id)
+
+    async def _execute(self, run_id: str) -> None:
         run = self._store.get(run_id)
         if run is None or run.status.finished:
             return  # aborted while queued, or already answered before a crash
@@ -177,4 +182,5 @@ class RunExecutor:
         if current is None or current.status.finished:
             return
         failed = self._store.fail(run.id, reason)
+        log.warning("run failed: %s", reason)
         self._bus.publish(ev.RunError(run=failed.snapshot(), soonest_retry=soonest_retry, attempts=attempts))
