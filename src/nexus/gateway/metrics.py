@@ -12,8 +12,8 @@ process and scrape each on its own):
   process RSS, fds and threads from psutil.
 
 Every label value goes through the shared redactor: a provider's reason text must not carry a key.
-Series that need work not landed yet (tool calls, approvals) are declared with no samples or a 0,
-never a made-up number.
+Tool calls and approvals are counted from their typed events (``run.tool``, ``approval.*``): until
+something publishes them the series stay empty or 0, never a made-up number.
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ from starlette.routing import Route
 
 from nexus import __version__
 from nexus.common.redact import redact
-from nexus.gateway.events import Event
 from nexus.gateway.runtime import GatewayRuntime
-from nexus.protocol import frames
+from nexus.protocol import events as ev
 
 METRICS_PATH = "/metrics"
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
@@ -108,55 +107,54 @@ class GatewayMetrics:
         )
         self.tool_calls = Counter(
             "nexus_tool_calls",
-            "Tool calls by tool and outcome (no samples until tool calls exist in the gateway).",
+            "Finished tool calls by tool and outcome (from run.tool events).",
             ["tool", "outcome"],
             registry=r,
         )
         self._runs: dict[str, _RunClock] = {}
+        self._pending: set[str] = set()
         r.register(_ScrapeCollector(self))
         self.runtime.bus.listen(self.on_event)
 
     # -- events -----------------------------------------------------------------------------------
 
-    def on_event(self, event: Event) -> None:
-        p = event.payload
-        name = event.name
-        if name == frames.EV_RUN_ACCEPTED:
-            self.accepted.inc()
-        elif name == frames.EV_RUN_STATUS:
-            self._on_status(p)
-        elif name == frames.EV_RUN_DELTA:
-            clock = self._runs.get(str(p.get("run_id")))
-            if clock is not None and not clock.first_token:
-                clock.first_token = True
-                self.first_token.labels(clock.model).observe(self.clock() - clock.started)
-        elif name in (frames.EV_RUN_FINAL, frames.EV_RUN_ERROR):
-            clock = self._runs.pop(str(p.get("run_id")), None)
-            model = label(p.get("model") or (clock.model if clock else None))
-            outcome = "done" if name == frames.EV_RUN_FINAL else "failed"
-            self.finished.labels(outcome, model).inc()
-            if clock is not None:
-                self.latency.labels(model).observe(self.clock() - clock.started)
-        elif name == frames.EV_MODEL_FALLBACK:
-            self.fallbacks.labels(label(p.get("reason"))).inc()
-        elif name == frames.EV_MODEL_COOLDOWN:
-            self.cooldowns.labels(label(p.get("reason"))).inc()
-        elif name == "auth.refreshed":
-            self.refreshes.labels(
-                label(p.get("provider")), "adopted" if p.get("adopted") else "refreshed"
-            ).inc()
-        elif name == "auth.needs_reauth":
-            self.reauth.labels(label(p.get("provider"))).inc()
-
-    def _on_status(self, p: dict[str, Any]) -> None:
-        run_id = str(p.get("run_id"))
-        state = p.get("state")
-        if state == "running":
-            if len(self._runs) >= MAX_TRACKED_RUNS:
-                self._runs.pop(next(iter(self._runs)))
-            self._runs[run_id] = _RunClock(started=self.clock())
-        elif state == "calling" and run_id in self._runs:
-            self._runs[run_id].model = label(p.get("model"))
+    def on_event(self, event: ev.Event) -> None:
+        match event:
+            case ev.RunAccepted():
+                self.accepted.inc()
+            case ev.RunStatus(run_id=run_id, state=ev.RunState.RUNNING):
+                if len(self._runs) >= MAX_TRACKED_RUNS:
+                    self._runs.pop(next(iter(self._runs)))
+                self._runs[run_id] = _RunClock(started=self.clock())
+            case ev.RunStatus(run_id=run_id, state=ev.RunState.CALLING, model=model) if run_id in self._runs:
+                self._runs[run_id].model = label(model)
+            case ev.RunDelta(run_id=run_id):
+                clock = self._runs.get(run_id)
+                if clock is not None and not clock.first_token:
+                    clock.first_token = True
+                    self.first_token.labels(clock.model).observe(self.clock() - clock.started)
+            case ev.RunFinal(run=run) | ev.RunError(run=run):
+                clock = self._runs.pop(run.run_id, None)
+                model = label(run.model or (clock.model if clock else None))
+                self.finished.labels("done" if isinstance(event, ev.RunFinal) else "failed", model).inc()
+                if clock is not None:
+                    self.latency.labels(model).observe(self.clock() - clock.started)
+            case ev.ModelFallback(reason=reason):
+                self.fallbacks.labels(label(reason)).inc()
+            case ev.ModelCooldown(reason=reason):
+                self.cooldowns.labels(label(reason)).inc()
+            case ev.AuthRefreshed(provider=provider, adopted=adopted):
+                self.refreshes.labels(label(provider), "adopted" if adopted else "refreshed").inc()
+            case ev.AuthNeedsReauth(provider=provider):
+                self.reauth.labels(label(provider)).inc()
+            case ev.RunTool(tool=tool, state=state) if state != "started":
+                self.tool_calls.labels(label(tool), label(state)).inc()
+            case ev.ApprovalRequested(approval_id=approval_id):
+                self._pending.add(approval_id)
+            case ev.ApprovalResolved(approval_id=approval_id):
+                self._pending.discard(approval_id)
+            case _:
+                pass
 
     # -- the route --------------------------------------------------------------------------------
 
@@ -192,8 +190,8 @@ class _ScrapeCollector(Collector):
         yield _gauge("nexus_active_runs", "Runs being answered now.", len(rt.executor.active_runs))
         yield _gauge(
             "nexus_approvals_pending",
-            "Tool calls waiting for the owner's approval (0 until tool approvals exist in the gateway).",
-            0,
+            "Tool calls waiting for the owner's approval (approval.requested not yet resolved).",
+            len(self._m._pending),
         )
         usable = GaugeMetricFamily(
             "nexus_model_candidate_usable",

@@ -31,6 +31,14 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 _UNAUTHORIZED = _json(_ref("Error"), "missing or wrong gateway token")
 _BAD_REQUEST = _json(_ref("Error"), "the request names the problem in error.message")
+_BODY_LIMITS = {
+    "408": _json(_ref("Error"), "the body did not arrive in time"),
+    "413": _json(_ref("Error"), "the body is larger than the limit"),
+}
+_OPENAI_BODY_LIMITS = {
+    "408": _json(_ref("OpenAIError"), "the body did not arrive in time"),
+    "413": _json(_ref("OpenAIError"), "the body is larger than the limit"),
+}
 _SECURED = [{"bearer": []}]
 _STR_OR_NULL = {"type": ["string", "null"]}
 _NUM_OR_NULL = {"type": ["number", "null"]}
@@ -225,6 +233,7 @@ PATHS: dict[str, dict[str, Any]] = {
             {
                 "202": _json(_ref("Accepted"), "accepted (or the earlier run of this idempotency key)"),
                 "400": _BAD_REQUEST,
+                **_BODY_LIMITS,
             },
             requestBody={"required": True, "content": {_JSON: {"schema": _ref("MessageIn")}}},
         )
@@ -277,11 +286,22 @@ PATHS: dict[str, dict[str, Any]] = {
                 "400": _json(_ref("OpenAIError"), "bad request"),
                 "502": _json(_ref("OpenAIError"), "every model failed"),
                 "504": _json(_ref("OpenAIError"), "no answer within the turn deadline"),
+                **_OPENAI_BODY_LIMITS,
             },
             requestBody={"required": True, "content": {_JSON: {"schema": _ref("ChatCompletionRequest")}}},
         )
     },
     "/v1/models": {"get": _op("OpenAI-compatible model list", {"200": _json(_ref("ModelList"), "models")})},
+    "/v1/models/{model_id}": {
+        "get": _op(
+            "One model of the OpenAI-compatible list",
+            {
+                "200": _json({"type": "object", "required": ["id", "object"]}, "the model"),
+                "404": _json(_ref("OpenAIError"), "no such model here"),
+            },
+            parameters=[{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        )
+    },
     "/metrics": {
         "get": _op(
             "Prometheus metrics (open without a token when [gateway] metrics_public = true)",
