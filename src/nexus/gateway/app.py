@@ -59,8 +59,11 @@ async def not_found(request: Request, exc: Exception) -> Response:
 async def not_allowed(request: Request, exc: Exception) -> Response:
     message = f"{request.method} is not allowed on {request.url.path}"
     if _is_openai(request):
-        return openai_error(405, message, code="method_not_allowed")
-    return error_response(405, "method_not_allowed", message)
+        response = openai_error(405, message, code="method_not_allowed")
+    else:
+        response = error_response(405, "method_not_allowed", message)
+    response.headers.update(getattr(exc, "headers", None) or {})  # Allow: (RFC 9110; found by make fuzz)
+    return response
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

@@ -41,6 +41,27 @@ _OPENAI_BODY_LIMITS = {
 }
 _SECURED = [{"bearer": []}]
 _STR_OR_NULL = {"type": ["string", "null"]}
+
+
+def _text(limit: int) -> dict[str, Any]:
+    """A string with something in it (not only whitespace) and a length limit (protocol/messages.py)."""
+    return {"type": "string", "minLength": 1, "maxLength": limit, "pattern": "\\S"}
+
+
+_CONTENT = {
+    "oneOf": [
+        _text(200_000),
+        {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["type", "text"],
+                "properties": {"type": {"const": "text"}, "text": _text(200_000)},
+            },
+        },
+    ]
+}
 _NUM_OR_NULL = {"type": ["number", "null"]}
 
 SCHEMAS: dict[str, Any] = {
@@ -75,9 +96,9 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["session", "text"],
         "properties": {
-            "session": {"type": "string", "minLength": 1, "maxLength": 200},
-            "text": {"type": "string", "minLength": 1, "maxLength": 200_000},
-            "idempotency_key": {"type": ["string", "null"], "minLength": 1, "maxLength": 200},
+            "session": _text(200),
+            "text": _text(200_000),
+            "idempotency_key": {**_text(200), "type": ["string", "null"]},
         },
     },
     "Accepted": {
@@ -136,34 +157,33 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["messages"],
         "properties": {
-            "model": {"type": "string"},
+            "model": {"description": "ignored: the gateway's model chain answers (see GET /v1/models)"},
             "messages": {
                 "type": "array",
+                "minItems": 1,
                 "items": {
                     "type": "object",
-                    "required": ["role", "content"],
-                    "properties": {
-                        "role": {"enum": ["system", "user", "assistant"]},
-                        "content": {
-                            "oneOf": [
-                                {"type": "string"},
-                                {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "properties": {
-                                            "type": {"type": "string"},
-                                            "text": {"type": "string"},
-                                        },
-                                    },
-                                },
-                            ]
-                        },
-                    },
+                    "required": ["role"],
+                    "properties": {"role": {"type": "string", "not": {"enum": ["tool", "function"]}}},
+                    "if": {"properties": {"role": {"const": "user"}}},
+                    "then": {"required": ["content"], "properties": {"content": _CONTENT}},
                 },
+                "contains": {
+                    "type": "object",
+                    "properties": {"role": {"const": "user"}},
+                    "required": ["role"],
+                },
+                "description": "the last user message is answered; client tools (role tool/function) are refused",
             },
-            "stream": {"type": "boolean"},
-            "user": {"type": "string", "description": "the Nexus session (default: openai)"},
+            "n": {"enum": [1, None]},
+            "stream": {"type": ["boolean", "null"]},
+            "user": {
+                "type": ["string", "null"],
+                "maxLength": 200,
+                "pattern": "^$|\\S",
+                "description": "the Nexus session (default: openai)",
+            },
+            "stream_options": {"type": ["object", "null"]},
         },
     },
     "ChatCompletion": {
@@ -177,6 +197,12 @@ SCHEMAS: dict[str, Any] = {
             "choices": {"type": "array", "items": {"type": "object"}},
             "usage": {"type": "object"},
         },
+    },
+    "SSEEvent": {
+        "type": "object",
+        "description": "one server-sent event: data is a chat.completion.chunk as JSON, or [DONE]",
+        "required": ["data"],
+        "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
     },
     "ModelList": {
         "type": "object",
@@ -252,7 +278,8 @@ PATHS: dict[str, dict[str, Any]] = {
                     "name": "wait",
                     "in": "query",
                     "required": False,
-                    "schema": {"type": "number", "minimum": 0, "maximum": 300},
+                    "schema": {"type": "number", "minimum": 0},
+                    "description": "seconds to wait for the answer, capped at 300",
                 },
             ],
         )
@@ -262,12 +289,13 @@ PATHS: dict[str, dict[str, Any]] = {
             "A session's runs, newest last",
             {"200": _json(_ref("History"), "the runs"), "400": _BAD_REQUEST},
             parameters=[
-                {"name": "session", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "session", "in": "path", "required": True, "schema": _text(200)},
                 {
                     "name": "limit",
                     "in": "query",
                     "required": False,
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    "schema": {"type": "integer"},
+                    "description": "runs to return, clamped to 1..500 (default 50)",
                 },
             ],
         )
@@ -280,7 +308,7 @@ PATHS: dict[str, dict[str, Any]] = {
                     "description": "the answer",
                     "content": {
                         _JSON: {"schema": _ref("ChatCompletion")},
-                        "text/event-stream": {"schema": {"type": "string"}},
+                        "text/event-stream": {"schema": _ref("SSEEvent")},
                     },
                 },
                 "400": _json(_ref("OpenAIError"), "bad request"),
