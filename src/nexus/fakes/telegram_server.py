@@ -87,6 +87,8 @@ class FakeTelegram(ThreadedFake):
         self._generation = 0
         self.pushed_at: dict[int, float] = {}
         """update_id -> monotonic time it was pushed (benchmarks)."""
+        self.message_of: dict[int, tuple[int, int]] = {}
+        """update_id -> (chat_id, message_id) of the pushed message (answers reply to it)."""
         self.confirmed_offset = 0
         self.conflicts = 0
         """409s answered to getUpdates."""
@@ -131,6 +133,7 @@ class FakeTelegram(ThreadedFake):
                 }
             )
             self.pushed_at[update_id] = time.monotonic()
+            self.message_of[update_id] = (chat_id, message_id)
         return update_id
 
     def fail_next(self, method: str, *failures: Failure) -> None:
