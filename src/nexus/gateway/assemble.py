@@ -28,6 +28,7 @@ from nexus.common.paths import NexusPaths
 from nexus.common.sdnotify import Notifier, watchdog_interval
 from nexus.config.schema import NexusConfig
 from nexus.gateway.alerting import AlertWatcher
+from nexus.gateway import tracing
 from nexus.gateway.app import build_app
 from nexus.gateway.auth_link import link_auth
 from nexus.gateway.channels_host import start_channels
@@ -91,6 +92,7 @@ async def serve(
 
     runtime = GatewayRuntime.open(config=config, paths=paths, router=router)
     app = build_app(runtime, token=token, port=int(port))
+    tracer = tracing.attach(runtime)  # None, at no cost, unless [tracing] is enabled and the SDK installed
     server = http_server(app, config.gateway)
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
@@ -149,6 +151,8 @@ async def serve(
         if channels is not None:
             await channels.stop()
         await runtime.close()
+        if tracer is not None:
+            tracer.shutdown()
         for sig in signals:
             loop.remove_signal_handler(sig)
 
