@@ -53,6 +53,8 @@ from nexus.fakes.telegram_server import FakeTelegram  # noqa: E402
 TG_TOKEN = "123456789:" + "s" * 35
 CHATS = [20_000 + i for i in range(4)]
 RSS_BUDGET = 0.10
+SOFT_FAULTS = ("429-storm", "provider-hang", "channel-drop")
+HARD_FAULTS = ("kill-9", "sigstop")
 
 
 def free_port() -> int:
@@ -112,6 +114,7 @@ class Soak:
         self.faults: list[tuple[float, str]] = []
         self.started = time.monotonic()
         self._seq_lock = threading.Lock()
+        self._ws_pending: tuple[str, str, int] | None = None
 
     # -- the system under test -------------------------------------------------------------------
 
@@ -215,52 +218,35 @@ class Soak:
             time.sleep(0.5)
 
     def ws_loop(self) -> None:
-        ws = None
         while not self.stop.is_set():
-            self.running.wait()
-            text, key, n = self.next_text("ws")
-            session = f"soak-ws-{n // 200}"
-            give_up = time.monotonic() + 120
-            while time.monotonic() < give_up:
-                try:
-                    if ws is None:
-                        ws = connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=10)
-                        ws.send(
-                            json.dumps(
-                                {
-                                    "type": "req",
-                                    "id": "c",
-                                    "method": "connect",
-                                    "params": {"protocol": 1, "token": self.token},
-                                }
-                            )
-                        )
-                        self._ws_reply(ws, "c")
-                    ws.send(
-                        json.dumps(
-                            {
-                                "type": "req",
-                                "id": key,
-                                "method": "chat.send",
-                                "params": {"session": session, "text": text, "idempotency_key": key},
-                            }
-                        )
-                    )
-                    reply = self._ws_reply(ws, key)
-                    if reply.get("ok"):
-                        self.ledger.record(key, reply["payload"]["run_id"])
-                        break
-                except Exception:
-                    with contextlib.suppress(Exception):
-                        if ws is not None:
-                            ws.close()
-                    ws = None
+            try:
+                with connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=10) as ws:
+                    hello = {"protocol": 1, "token": self.token}
+                    ws.send(json.dumps({"type": "req", "id": "c", "method": "connect", "params": hello}))
+                    self._ws_reply(ws, "c")
+                    self._ws_session(ws)
+            except Exception:
+                if self._ws_pending is not None:
                     with self.ledger.lock:
                         self.ledger.resends += 1
-                    time.sleep(0.5)
+                time.sleep(0.5)
+
+    def _ws_session(self, ws: Any) -> None:
+        """Send on one connection until it breaks; a message whose reply was lost is resent (same key)."""
+        while not self.stop.is_set():
+            self.running.wait()
+            text, key, n = self._ws_pending or self.next_text("ws")
+            self._ws_pending = (text, key, n)
+            params = {"session": f"soak-ws-{n // 200}", "text": text, "idempotency_key": key}
+            ws.send(json.dumps({"type": "req", "id": key, "method": "chat.send", "params": params}))
+            reply = self._ws_reply(ws, key)
+            if reply.get("ok"):
+                self.ledger.record(key, reply["payload"]["run_id"])
+                self._ws_pending = None
+            else:
+                with self.ledger.lock:
+                    self.ledger.resends += 1
             self.stop.wait(self.args.interval)
-        if ws is not None:
-            ws.close()
 
     @staticmethod
     def _ws_reply(ws: Any, frame_id: str) -> dict[str, Any]:
@@ -312,7 +298,8 @@ class Soak:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not self.stop.is_set():
             with contextlib.suppress(httpx.HTTPError, OSError):
-                if self.gateway_pid() not in (None, pid) and self.status(timeout=2).get("ready"):
+                # the next generation answers (ready may lag while a storm's cooldowns run out)
+                if self.gateway_pid() not in (None, pid) and self.status(timeout=2):
                     break
             time.sleep(0.2)
         self.fault = "none"
@@ -365,8 +352,10 @@ class Soak:
         ]
         for t in loaders:
             t.start()
-        soft = ["429-storm", "provider-hang", "channel-drop"]
-        hard_at = {total / 3: "kill-9", 2 * total / 3: "sigstop"}
+        chosen = self.args.faults.split(",") if self.args.faults else []
+        soft = [f for f in SOFT_FAULTS if f in chosen]
+        hard = [f for f in HARD_FAULTS if f in chosen]
+        hard_at = {total * (i + 1) / (len(hard) + 1): kind for i, kind in enumerate(hard)}
         next_sample = 0.0
         next_fault = self.args.fault_every
         faults_done = 0
@@ -380,7 +369,7 @@ class Soak:
                     del hard_at[at]
                     faulter = threading.Thread(target=self.hard_fault, args=(kind,), daemon=True)
                     faulter.start()
-            if elapsed >= next_fault and (faulter is None or not faulter.is_alive()):
+            if soft and elapsed >= next_fault and (faulter is None or not faulter.is_alive()):
                 kind = soft[faults_done % len(soft)]
                 faults_done += 1
                 faulter = threading.Thread(
@@ -408,6 +397,7 @@ class Soak:
         headers = {"Authorization": f"Bearer {self.token}"}
         pending_api = dict(self.ledger.api)
         outcomes: dict[str, int] = {}
+        reasons: dict[str, int] = {}
         with httpx.Client(base_url=self.base, headers=headers, timeout=30) as client:
             while pending_api and time.monotonic() < deadline:
                 for key, run_id in list(pending_api.items()):
@@ -415,6 +405,9 @@ class Soak:
                         run = client.get(f"/api/runs/{run_id}").json()
                         if run.get("status") in ("done", "failed"):
                             outcomes[run["status"]] = outcomes.get(run["status"], 0) + 1
+                            if run["status"] == "failed":
+                                why = str(run.get("error") or "")[:48]
+                                reasons[why] = reasons.get(why, 0) + 1
                             del pending_api[key]
                 if pending_api:
                     time.sleep(1)
@@ -444,6 +437,7 @@ class Soak:
         return {
             "api_sent": len(self.ledger.api),
             "api_outcomes": outcomes,
+            "api_failed_because": dict(sorted(reasons.items(), key=lambda kv: -kv[1])[:4]),
             "api_lost": len(pending_api),
             "api_duplicates": len(self.ledger.dup_keys) + sum(1 for n in texts.values() if n > 1),
             "telegram_sent": len(self.ledger.telegram),
@@ -533,6 +527,11 @@ def main() -> int:
         "--fault-s", type=float, default=8.0 if quick else 20.0, help="length of a soft fault"
     )
     parser.add_argument("--stop-s", type=float, default=8.0, help="how long SIGSTOP lasts (watchdog: 5 s)")
+    parser.add_argument(
+        "--faults",
+        default=",".join(SOFT_FAULTS + HARD_FAULTS),
+        help=f"comma list of {', '.join(SOFT_FAULTS + HARD_FAULTS)} (default: all; '' for none)",
+    )
     parser.add_argument("--plot", type=Path, default=ROOT / "bench" / "soak-rss.png")
     args = parser.parse_args()
     args.seconds = (args.hours * 3600) if args.hours else args.minutes * 60
