@@ -25,8 +25,10 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench._fakes import stop  # noqa: E402
 from nexus.fakes.anthropic_server import FakeAnthropic  # noqa: E402
 
 
@@ -115,12 +117,7 @@ def main() -> int:
             alive = httpx.get(f"{base}/healthz", timeout=5).status_code == 200
             still_ready = httpx.get(f"{base}/status", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop(proc)
         log = (home / "gateway-stderr.log").read_text(errors="replace")
     tracebacks = log.count("Traceback (most recent call last)")
     print(

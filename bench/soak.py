@@ -155,14 +155,16 @@ class Soak:
         raise SystemExit("gateway not ready within 60 s")
 
     def down(self) -> None:
+        """SIGTERM to ``nexus up``: the supervisor stops its gateway in order, then itself."""
         if self.proc is None:
             return
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(60)
+            self.proc.wait(60)  # longer than the supervisor's grace: never orphan its gateway
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
+        self.proc = None
 
     @property
     def token(self) -> str:

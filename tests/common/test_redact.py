@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import io
-import json
-import logging
 import secrets
 
 import pytest
 
-from nexus.common import logsetup
 from nexus.common.redact import Redactor, redact
 from nexus.ops.processes import redact_argv
 
@@ -81,48 +77,3 @@ def test_argv_redaction_uses_the_shared_shapes_too() -> None:
     key = SECRETS["anthropic api key"]
     assert redact_argv(["proxy", key]) == ["proxy", "sk-ant-api03-<redacted>"]
     assert redact_argv(["srv", "--api-key", key]) == ["srv", "--api-key", "***"]
-
-
-def test_log_lines_are_redacted_json_with_the_run_id(request: pytest.FixtureRequest) -> None:
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    request.addfinalizer(lambda: _restore(root, *saved))
-    stream = io.StringIO()
-    token = secrets.token_urlsafe(32)
-    redactor = logsetup.configure(level="info", fmt="json", stream=stream)
-    redactor.add(token)
-    log = logging.getLogger("nexus.test")
-    log.info("outside any run")
-    with logsetup.run_context("run-42"):
-        log.warning("upstream said %s with %s", SECRETS["oauth access token"], token)
-        try:
-            raise RuntimeError(f"boom {SECRETS['slack bot token']}")
-        except RuntimeError:
-            log.exception("failed")
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [line["run_id"] for line in lines if "run_id" in line] == ["run-42", "run-42"]
-    assert "run_id" not in lines[0]
-    assert lines[1]["level"] == "warning" and "sk-ant-oat01-<redacted>" in lines[1]["msg"]
-    assert "boom xoxb-<redacted>" in lines[2]["exc"]
-    for secret in (SECRETS["oauth access token"], SECRETS["slack bot token"], token):
-        assert secret not in stream.getvalue()
-
-
-def test_text_lines_name_the_run(request: pytest.FixtureRequest) -> None:
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    request.addfinalizer(lambda: _restore(root, *saved))
-    stream = io.StringIO()
-    logsetup.configure(level="info", fmt="text", stream=stream)
-    with logsetup.run_context("run-7"):
-        logging.getLogger("nexus.x").info("hello")
-    assert "INFO nexus.x [run run-7]: hello" in stream.getvalue()
-
-
-def _restore(root: logging.Logger, handlers: list[logging.Handler], level: int) -> None:
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
-    root.setLevel(level)

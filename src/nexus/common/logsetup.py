@@ -73,6 +73,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, ensure_ascii=False)
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Size-rotated, and every file it opens (the first and each one after a rollover) is 0600: a log
+    may hold what a user wrote to their assistant."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o600)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
 def formatter_for(fmt: LogFormat) -> logging.Formatter:
     return JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT)
 
@@ -105,10 +116,6 @@ def configure(
     root.addHandler(prepare(logging.StreamHandler(stream or sys.stderr), fmt, redactor))
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
-        rotating = logging.handlers.RotatingFileHandler(
-            file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-        )
-        with contextlib.suppress(OSError):
-            os.chmod(file, 0o600)
+        rotating = PrivateRotatingFileHandler(file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
         root.addHandler(prepare(rotating, fmt, redactor))
     return redactor

@@ -6,13 +6,14 @@ so rotation never loses lines and a full disk never blocks the gateway's event l
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import logging.handlers
 import os
 import sys
 from pathlib import Path
 from typing import TextIO
+
+from nexus.common.logsetup import PrivateRotatingFileHandler
 
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
@@ -22,12 +23,8 @@ GATEWAY_LOG = "gateway.log"
 
 def rotating_handler(path: Path, *, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> logging.Handler:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-    )
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o600)
-    return handler
+    # 0600 for every file, the ones after a rollover too (a plain RotatingFileHandler makes them 0644)
+    return PrivateRotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
 
 
 def supervisor_logger(path: Path, *, echo: bool) -> logging.Logger:
