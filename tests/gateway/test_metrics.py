@@ -35,7 +35,7 @@ def value(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **l
 class FallingRouter(ScriptedRouter):
     """The first model is rate limited: one cooldown and one fallback, then the answer streams."""
 
-    async def run(self, turn: Turn, sink: EventSink) -> TurnResult:
+    async def complete(self, turn: Turn, sink: EventSink) -> TurnResult:
         sink(AttemptStarted(model="test/big", profile="test:one"))
         sink(Cooldown(model="test/big", profile="test:one", reason="rate_limit", until=1e10))
         sink(Fallback(from_model="test/big", to_model="test/small", reason="rate_limit"))
