@@ -152,7 +152,11 @@ class Soak:
                 if self.status().get("ready"):
                     return
             time.sleep(0.2)
-        raise SystemExit("gateway not ready within 60 s")
+        last = {}
+        with contextlib.suppress(httpx.HTTPError, OSError, KeyError):
+            last = self.status()
+        log = (self.home / "logs" / "gateway.log").read_text(errors="replace")[-1500:]
+        raise SystemExit(f"gateway not ready within 60 s: {last.get('not_ready_reasons')}\n{log}")
 
     def down(self) -> None:
         """SIGTERM to ``nexus up``: the supervisor stops its gateway in order, then itself."""
