@@ -163,7 +163,6 @@ SCHEMAS: dict[str, Any] = {
                 "minItems": 1,
                 "items": {
                     "type": "object",
-                    "required": ["role"],
                     "properties": {"role": {"type": "string", "not": {"enum": ["tool", "function"]}}},
                     "if": {"properties": {"role": {"const": "user"}}},
                     "then": {"required": ["content"], "properties": {"content": _CONTENT}},
