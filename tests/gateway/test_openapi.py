@@ -75,6 +75,13 @@ async def test_real_responses_validate_against_the_document(
         check(doc, "/status", "get", await client.get("/status"))
         check(doc, "/metrics", "get", await client.get("/metrics"))
         check(doc, "/v1/models", "get", await client.get("/v1/models"))
+        check(doc, "/api/approvals", "get", await client.get("/api/approvals"))
+        check(
+            doc,
+            "/api/approvals/{approval_id}/approve",
+            "post",
+            await client.post("/api/approvals/nope/approve"),
+        )
         check(doc, "/v1/models/{model_id}", "get", await client.get("/v1/models/nexus"))
         check(doc, "/v1/models/{model_id}", "get", await client.get("/v1/models/gpt-unknown"))
         check(doc, "/api/messages", "post", await client.post("/api/messages", content=b"x" * 3_000_000))

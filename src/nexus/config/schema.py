@@ -154,6 +154,8 @@ class ToolsConfig(_Strict):
     """Let ``web_fetch`` reach private and link-local addresses (LAN services)."""
     fetch_allow_loopback: bool = False
     """Let ``web_fetch`` reach 127.0.0.0/8 and ::1 (local services; the gateway itself)."""
+
+
 class LoggingConfig(_Strict):
     format: Literal["text", "json"] = "text"
     """``json``: one JSON object per line (``ts``, ``level``, ``logger``, ``msg``, ``run_id``)."""

@@ -190,8 +190,8 @@ class _ScrapeCollector(Collector):
         yield _gauge("nexus_active_runs", "Runs being answered now.", len(rt.executor.active_runs))
         yield _gauge(
             "nexus_approvals_pending",
-            "Tool calls waiting for the owner's approval (approval.requested not yet resolved).",
-            len(self._m._pending),
+            "Tool calls waiting for the owner's approval (the approvals store).",
+            _pending_approvals(rt, fallback=len(self._m._pending)),
         )
         usable = GaugeMetricFamily(
             "nexus_model_candidate_usable",
@@ -201,6 +201,15 @@ class _ScrapeCollector(Collector):
         for c in rt.candidates():
             usable.add_metric([label(c["model"]), label(c["profile"])], 1 if c["usable"] else 0)
         yield usable
+
+
+def _pending_approvals(rt: GatewayRuntime, *, fallback: int) -> int:
+    """From the durable store when the gateway has one (it survives restarts); else the events seen."""
+    store = getattr(rt, "approvals", None)
+    try:
+        return len(store.pending()) if store is not None else fallback
+    except Exception:
+        return fallback
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

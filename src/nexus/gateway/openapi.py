@@ -203,6 +203,11 @@ SCHEMAS: dict[str, Any] = {
         "required": ["data"],
         "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
     },
+    "Approvals": {
+        "type": "object",
+        "required": ["approvals"],
+        "properties": {"approvals": {"type": "array", "items": {"type": "object"}}},
+    },
     "ModelList": {
         "type": "object",
         "required": ["object", "data"],
@@ -218,6 +223,17 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+}
+
+
+_APPROVAL_ID = {"name": "approval_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_APPROVAL_ANSWER = {
+    "200": _json(
+        {"type": "object", "required": ["approval"], "properties": {"approval": {"type": "object"}}},
+        "answered",
+    ),
+    "404": _json(_ref("Error"), "no such approval"),
+    "409": _json(_ref("Error"), "already answered or expired; nothing changed"),
 }
 
 
@@ -319,6 +335,19 @@ PATHS: dict[str, dict[str, Any]] = {
         )
     },
     "/v1/models": {"get": _op("OpenAI-compatible model list", {"200": _json(_ref("ModelList"), "models")})},
+    "/api/approvals": {
+        "get": _op(
+            "Tool calls waiting for the owner (?all=1: the recent 50, closed ones too)",
+            {"200": _json(_ref("Approvals"), "the approvals")},
+            parameters=[{"name": "all", "in": "query", "required": False, "schema": {"type": "string"}}],
+        )
+    },
+    "/api/approvals/{approval_id}/approve": {
+        "post": _op("Approve a pending tool call", _APPROVAL_ANSWER, parameters=[_APPROVAL_ID])
+    },
+    "/api/approvals/{approval_id}/deny": {
+        "post": _op("Deny a pending tool call", _APPROVAL_ANSWER, parameters=[_APPROVAL_ID])
+    },
     "/v1/models/{model_id}": {
         "get": _op(
             "One model of the OpenAI-compatible list",
