@@ -132,7 +132,7 @@ async def test_supervisor_restarts_and_channel_liveness_come_from_their_files_an
                 "generation": 4,
                 "restart_times": [1.0, time.time() - 5],
                 "last_exit": {"cause": "crash", "signal_name": "SIGKILL"},
-                "restarts_by_cause": {"crash": 2, "watchdog": 1},
+                "restart_kinds": ["exits-soon", "ready-then-died"],
             },
         }
         (gw.paths.run / "status.json").write_text(json.dumps(snapshot))
@@ -157,7 +157,8 @@ async def test_supervisor_restarts_and_channel_liveness_come_from_their_files_an
     assert value(s, "nexus_supervisor_up") == 1
     assert value(s, "nexus_gateway_generation") == 4
     assert value(s, "nexus_supervisor_restarts_last_hour") == 1
-    assert value(s, "nexus_supervisor_restarts_total", cause="crash") == 2
+    assert value(s, "nexus_supervisor_restarts_last_hour_by_ending", ending="ready-then-died") == 1
+    assert "exits-soon" not in str(s["nexus_supervisor_restarts_last_hour_by_ending"])  # older than an hour
     assert value(s, "nexus_supervisor_last_exit_info", cause="crash", signal="SIGKILL") == 1
     assert value(s, "nexus_channel_up", channel="telegram") == 1
     assert value(s, "nexus_channel_reconnects_total", channel="telegram") == 2

@@ -299,17 +299,19 @@ def _supervisor_metrics(status_file: Path, *, now: float) -> Iterator[Metric]:
         "1 while the supervisor has declared a crash loop.",
         1 if sup.get("crash_loop") else 0,
     )
-    by_cause = CounterMetricFamily(
-        "nexus_supervisor_restarts",
-        "Gateway restarts by the cause of the exit before them.",
-        labels=["cause"],
+    by_kind = GaugeMetricFamily(
+        "nexus_supervisor_restarts_last_hour_by_ending",
+        "Restarts in the last hour by how the generation before ended (ready-then-died, never-ready, ...).",
+        labels=["ending"],
     )
-    counts = gw.get("restarts_by_cause")
-    if isinstance(counts, dict):  # written by supervisors that count causes
-        for cause, count in counts.items():
-            if isinstance(count, int | float):
-                by_cause.add_metric([label(cause)], count)
-    yield by_cause
+    kinds = gw.get("restart_kinds") or []
+    counts: dict[str, int] = {}
+    for t, kind in zip(gw.get("restart_times") or [], kinds, strict=False):
+        if isinstance(t, int | float) and now - t <= 3600:
+            counts[label(kind)] = counts.get(label(kind), 0) + 1
+    for kind, count in sorted(counts.items()):
+        by_kind.add_metric([kind], count)
+    yield by_kind
     last = gw.get("last_exit")
     if isinstance(last, dict):
         info = GaugeMetricFamily(
