@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from nexus.channels.slack.budget import Bucket
 from nexus.channels.slack.manifest import SlackConfig, split_tokens
 from nexus.common.clock import Clock, SystemClock
 from nexus.common.locks import FileLock
+from nexus.common.redact import redact
 from nexus.common.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,6 @@ PERMANENT_ERRORS = frozenset(
         *AUTH_ERRORS,
     }
 )
-_TOKEN_IN_TEXT = re.compile(r"xox[abpr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
 LINK_DISABLED_FIX = (
     "Slack disabled Socket Mode for this app (disconnect: link_disabled); switch it on again at "
     "api.slack.com/apps → your app → Socket Mode, then `nexus restart`"
@@ -82,10 +81,6 @@ def create(*, config: SlackConfig, token: Secret, lock_dir: Path, clock: Clock |
 
 def poller_lock_path(lock_dir: Path, app_token: Secret) -> Path:
     return poller.lock_path(lock_dir, "slack", app_token)
-
-
-def redact(text: str) -> str:
-    return _TOKEN_IN_TEXT.sub("<slack-token>", text)
 
 
 class _QuietClose(logging.Filter):
