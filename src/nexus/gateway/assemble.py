@@ -27,8 +27,8 @@ from nexus.common.gateway_token import ensure_token
 from nexus.common.paths import NexusPaths
 from nexus.common.sdnotify import Notifier, watchdog_interval
 from nexus.config.schema import NexusConfig
-from nexus.gateway.alerting import AlertWatcher
 from nexus.gateway import tracing
+from nexus.gateway.alerting import AlertWatcher
 from nexus.gateway.app import build_app
 from nexus.gateway.auth_link import link_auth
 from nexus.gateway.channels_host import start_channels
