@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import NexusConfig
-from nexus.gateway.server import serve
+from nexus.gateway.assemble import serve
 from tests.gateway.conftest import ScriptedRouter
 
 

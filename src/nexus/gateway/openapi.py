@@ -348,6 +348,22 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/approvals/{approval_id}/deny": {
         "post": _op("Deny a pending tool call", _APPROVAL_ANSWER, parameters=[_APPROVAL_ID])
     },
+    "/channels/{channel}/{path}": {
+        method: _op(
+            "A platform's webhook (e.g. WhatsApp), answered and authenticated by the channel itself; "
+            "open only for the paths an enabled channel registers, otherwise the gateway token is required",
+            {
+                "default": {"description": "what the channel answers its platform (any status and body)"},
+                "404": _json(_ref("Error"), "no channels are running, or no such channel"),
+                **_BODY_LIMITS,
+            },
+            parameters=[
+                {"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}},
+            ],
+        )
+        for method in ("get", "post", "put")
+    },
     "/v1/models/{model_id}": {
         "get": _op(
             "One model of the OpenAI-compatible list",
