@@ -354,7 +354,13 @@ PATHS: dict[str, dict[str, Any]] = {
             "open only for the paths an enabled channel registers, otherwise the gateway token is required",
             {
                 "default": {"description": "what the channel answers its platform (any status and body)"},
-                "404": _json(_ref("Error"), "no channels are running, or no such channel"),
+                "404": {
+                    "description": "no channels are running (JSON), or no such channel webhook (the channel's text)",
+                    "content": {
+                        _JSON: {"schema": _ref("Error")},
+                        "text/plain": {"schema": {"type": "string"}},
+                    },
+                },
                 **_BODY_LIMITS,
             },
             parameters=[
