@@ -19,7 +19,7 @@ import pytest
 
 from nexus.common import NexusPaths
 from nexus.ops.doctor import DoctorEnv
-from nexus.ops.runner import RunResult
+from nexus.ops.programs import RunResult
 from nexus.supervisor.identity import marker_for
 
 LISTENER = """

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from nexus.ops.doctor import run_doctor
 from nexus.ops.findings import Finding, Severity
+from nexus.ops.programs import RunResult
 from nexus.ops.render import HEADER
-from nexus.ops.runner import RunResult
 from tests.ops.conftest import LISTENER, World, alive, wait_until
 
 DAY_MS = 86_400_000

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from nexus.common import NexusPaths
+from nexus.ops.programs import RunResult, run, systemd_version
 from nexus.ops.render import HEADER, PROFILE_BEGIN, ServiceSpec, render_systemd
-from nexus.ops.runner import RunResult, run, systemd_version
 from nexus.ops.service import (
     Method,
     ServiceError,

@@ -58,7 +58,7 @@ def cleanup() -> None:
     from nexus.ops.cleanup import kill_stale
     from nexus.ops.configuration import gather_config
     from nexus.ops.doctor import unit_main_pid
-    from nexus.ops.runner import run
+    from nexus.ops.programs import run
     from nexus.supervisor.errors import EXIT_PORT_FOREIGN, EXIT_SURVIVORS
 
     paths = NexusPaths.from_env()

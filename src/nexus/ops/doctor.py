@@ -34,8 +34,8 @@ from nexus.ops.findings import EXIT_DOCTOR_FAILED, Finding, FixKind, Severity, e
 from nexus.ops.history import HistoryFacts, check_history, gather_history
 from nexus.ops.permissions import PathFacts, apply_chmod, check_permissions, gather_permissions, secret_paths
 from nexus.ops.processes import ProcessFacts, check_port, check_survivors, gather_processes
+from nexus.ops.programs import Runner, run
 from nexus.ops.render import UNIT_NAME
-from nexus.ops.runner import Runner, run
 from nexus.ops.service import rewrite_unit
 from nexus.ops.units import UnitFile, check_unit, gather_units
 from nexus.ops.wsl import PROC_1_COMM, PROC_VERSION, HostFacts, check_host, gather_host

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from nexus.common import NexusPaths, atomic_write_bytes
 from nexus.ops.findings import Finding
+from nexus.ops.programs import Runner, run, systemd_version
 from nexus.ops.render import (
     HEADER,
     LAUNCHD_LABEL,
@@ -39,7 +40,6 @@ from nexus.ops.render import (
     replace_profile_block,
     task_scheduler_command,
 )
-from nexus.ops.runner import Runner, run, systemd_version
 from nexus.ops.units import UnitFile, check_unit, parse_plist, parse_unit
 from nexus.ops.wsl import PROC_1_COMM, PROC_VERSION, detect_wsl
 from nexus.supervisor.identity import marker_for

@@ -21,7 +21,7 @@ from nexus.common import NexusPaths
 from nexus.config import NexusConfig
 from nexus.ops.backup.archive import default_dir, list_backups
 from nexus.ops.backup.errors import BackupError, PushFailed
-from nexus.ops.runner import Runner, RunResult, run
+from nexus.ops.programs import Runner, RunResult, run
 
 GIT = ("env", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=true", "git")
 IDENTITY = ("-c", "user.name=Nexus backup", "-c", "user.email=nexus-backup@localhost")
