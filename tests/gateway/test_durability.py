@@ -101,3 +101,53 @@ def test_kill_9_while_streaming_loses_nothing_and_answers_once(
     for s in range(SESSIONS):
         expected = [text for session, text in accepted if session == f"s{s}"]
         assert [t for t in asked if t in expected] == expected
+
+
+IN_FLIGHT_MESSAGES = 50
+
+
+def test_kill_9_with_20_in_flight_fails_none(tmp_path: Path, fake_anthropic: FakeAnthropic) -> None:
+    """The outside report: kill -9 with ~20 requests in flight left 41 of 50 runs ``failed``. The
+    crash is no attempt of a queued run, and the provider connections the gateway's own death cut
+    are no provider failure: after the restart all 50 end ``done``, each with one answer."""
+    fake_anthropic.always(None, Reply(chunks=4, delay=0.25))  # ~1 s per answer: runs stay in flight
+    home = tmp_path / "home"
+    env = {"ANTHROPIC_BASE_URL": fake_anthropic.base_url, "ANTHROPIC_API_KEY": "test-key"}
+    gw = GatewayProcess(home, env=env)
+    try:
+        gw.start()
+        sent: dict[str, str] = {}
+        with httpx.Client(
+            base_url=gw.base_url, headers={"Authorization": f"Bearer {gw.token}"}, timeout=30
+        ) as client:
+            for i in range(IN_FLIGHT_MESSAGES):  # 20 sessions in flight at once, the rest queued behind
+                body = {"session": f"f{i % 20}", "text": f"flight {i}", "idempotency_key": f"f{i}"}
+                response = client.post("/api/messages", json=body)
+                assert response.status_code == 202, response.text
+                sent[response.json()["run_id"]] = body["text"]
+        deadline = time.monotonic() + 20
+        while counts(home / "state.db").get("running", 0) < 20:
+            assert time.monotonic() < deadline, counts(home / "state.db")
+            time.sleep(0.01)
+        gw.kill()
+        assert counts(home / "state.db").get("running", 0) >= 15
+
+        gw.start()
+        deadline = time.monotonic() + 60
+        while (c := counts(home / "state.db")).get("done", 0) + c.get("failed", 0) < IN_FLIGHT_MESSAGES:
+            assert time.monotonic() < deadline, c
+            time.sleep(0.05)
+        assert c == {"done": IN_FLIGHT_MESSAGES}, c
+        with httpx.Client(base_url=gw.base_url, headers={"Authorization": f"Bearer {gw.token}"}) as client:
+            for run_id, text in sent.items():
+                run = client.get(f"/api/runs/{run_id}").json()
+                assert (run["status"], run["text"]) == ("done", f"echo: {text}"), run
+    finally:
+        gw.kill()
+
+    conn = sqlite3.connect(home / "state.db")
+    try:
+        steps = conn.execute("SELECT run_id, COUNT(*) FROM run_steps GROUP BY run_id").fetchall()
+    finally:
+        conn.close()
+    assert len(steps) == IN_FLIGHT_MESSAGES and all(n == 1 for _, n in steps), "an answer was given twice"
