@@ -241,12 +241,36 @@ async def _refusals(client: openai.AsyncOpenAI, gateway: RunningGateway) -> None
     with pytest.raises(openai.BadRequestError, match="only n=1"):
         await client.chat.completions.create(model="nexus", messages=user, n=2)  # type: ignore[arg-type]
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
-    with pytest.raises(openai.BadRequestError, match="client tools are not supported yet"):
-        await client.chat.completions.create(model="nexus", messages=user, tools=[tool])  # type: ignore[arg-type, list-item]
-    with pytest.raises(openai.BadRequestError, match="client tools are not supported yet"):
+    for choice in ["none", "required", {"type": "function", "function": {"name": "f"}}]:
+        with pytest.raises(openai.BadRequestError, match="only tool_choice 'auto'"):
+            await client.chat.completions.create(
+                model="nexus",
+                messages=user,  # type: ignore[arg-type]
+                tools=[tool],  # type: ignore[list-item]
+                tool_choice=choice,  # type: ignore[arg-type]
+            )
+    with pytest.raises(openai.BadRequestError, match="legacy function-calling API"):
+        await client.chat.completions.create(
+            model="nexus",
+            messages=user,  # type: ignore[arg-type]
+            functions=[{"name": "f", "parameters": {"type": "object"}}],
+        )
+    with pytest.raises(openai.BadRequestError, match="need the 'tools' they were made with"):
         await client.chat.completions.create(
             model="nexus",
             messages=[*user, {"role": "tool", "tool_call_id": "c1", "content": "42"}],  # type: ignore[list-item]
+        )
+    with pytest.raises(openai.BadRequestError, match=r"tools\[0\]\.function\.name"):
+        await client.chat.completions.create(
+            model="nexus",
+            messages=user,  # type: ignore[arg-type]
+            tools=[{"type": "function", "function": {"name": ""}}],  # type: ignore[list-item]
+        )
+    with pytest.raises(openai.BadRequestError, match="must name the tool call"):
+        await client.chat.completions.create(
+            model="nexus",
+            messages=[*user, {"role": "tool", "content": "42"}],  # type: ignore[list-item]
+            tools=[tool],  # type: ignore[list-item]
         )
     assert gateway.router.calls == []
 

@@ -144,14 +144,25 @@ class ToolLoop:
         started_at: float,
         session: str | None = None,
         sink: LoopSink | None = None,
+        client_tools: bool = False,
     ) -> LoopEnd:
+        """``client_tools``: the tools are the client's (``/v1`` with ``tools``), so Nexus runs none
+        of them: the model's tool calls end the run and go back to the client."""
         # one driver per run: its journal and sink are its own, the store, world and bell are shared
         driver = ToolLoop(store=self._store, world=self._world, bell=self._bell, sink=sink or self._sink)
         driver._session = session or ""
-        return await driver._drive(run_id, model=model, started_at=started_at, session=session)
+        return await driver._drive(
+            run_id, model=model, started_at=started_at, session=session, client_tools=client_tools
+        )
 
     async def _drive(
-        self, run_id: str, *, model: ModelCaller, started_at: float, session: str | None
+        self,
+        run_id: str,
+        *,
+        model: ModelCaller,
+        started_at: float,
+        session: str | None,
+        client_tools: bool,
     ) -> LoopEnd:
         world = self._world
         specs = world.registry.specs()
@@ -159,6 +170,8 @@ class ToolLoop:
         journal = load_journal(self._store, run_id)
         self._journal = journal
         while True:
+            if client_tools and journal and isinstance(journal[-1], j.ModelCalled) and journal[-1].calls:
+                return _end(journal, journal[-1].text)  # also on resume: the committed call is the end
             ordinal = sum(1 for e in journal if isinstance(e, j.ModelCalled))
             decision = j.decide(
                 journal,

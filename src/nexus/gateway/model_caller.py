@@ -18,6 +18,7 @@ from nexus.agent import journal as j
 from nexus.agent.loop import load_journal
 from nexus.agent.transcript import run_messages
 from nexus.config.schema import ModelRef, NexusConfig
+from nexus.gateway.client_turn import ClientTurn
 from nexus.gateway.persona import Persona
 from nexus.models.turn import CallRequest, EventSink, TurnFailed
 from nexus.models.types import ChatMessage, ToolSpec
@@ -41,15 +42,22 @@ class RouterCaller:
         self._config = config
         self._run = run
         self._sink = sink
-        self._history = session_history(store, run, config)
+        self._client = ClientTurn.from_json(run.client_turn) if run.client_turn else None
+        self._history = session_history(store, run, config) if self._client is None else ()
 
     async def __call__(self, journal: Sequence[j.Entry], tools: list[ToolSpec]) -> j.ModelCalled:
         run = self._run
         pinned_raw = self._store.pinned_model(run.session)
+        system = self._persona.system_prompt()
+        if self._client is None:
+            messages = (*self._history, *run_messages(run.message, journal))
+        else:  # the client's own conversation and tools; the journal is empty until the model answers
+            messages, tools = list(self._client.messages), list(self._client.tools)
+            system = "\n\n".join(p for p in (system, self._client.system) if p) or None
         request = CallRequest(
             run_id=run.id,
-            messages=(*self._history, *run_messages(run.message, journal)),
-            system=self._persona.system_prompt(),
+            messages=tuple(messages),
+            system=system,
             pinned=ModelRef.parse(pinned_raw) if pinned_raw else None,
             tools=tuple(tools),
         )

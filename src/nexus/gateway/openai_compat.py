@@ -4,9 +4,12 @@ The gateway keeps the conversation (session = the request's ``user`` field, defa
 last user message of ``messages`` is new input; the rest is already in the session transcript.
 A request goes through the same durable inbox and the same validator as every other door.
 
+A request with ``tools`` brings its own conversation and tool set instead (``openai_tools``): Nexus
+runs none of those tools and offers none of its own; the model's calls end the run and come back as
+``tool_calls`` (finish reason ``tool_calls``), the client's results arrive in its next request.
+
 What the endpoint does not support is refused with a 400 that says so, never silently ignored:
-``n`` > 1, client-defined ``tools``/``functions`` and tool-result messages (until the model seam
-carries tool calls). Errors under ``/v1`` use OpenAI's shape; a stream that fails after it began ends
+``n`` > 1, ``tool_choice`` other than ``auto``, the legacy ``functions``. Errors under ``/v1`` use OpenAI's shape; a stream that fails after it began ends
 with an error chunk and ``[DONE]``, never a cut connection.
 """
 
@@ -22,8 +25,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from nexus.agent.journal import ModelCalled
+from nexus.agent.loop import load_journal
 from nexus.gateway.bodies import BodyError, read_json
 from nexus.gateway.events import Overflow
+from nexus.gateway.openai_tools import parse_client_turn, tool_calls_json
 from nexus.gateway.runtime import GatewayRuntime
 from nexus.protocol import events as ev
 from nexus.protocol.messages import OPENAI_FIELDS, InvalidInput, validate_message
@@ -33,10 +39,6 @@ log = logging.getLogger(__name__)
 
 ASSISTANT_MODEL_ID = "nexus"
 DEFAULT_SESSION = "openai"
-CLIENT_TOOLS_REFUSED = (
-    "client tools are not supported yet: Nexus runs its own tools; send messages without "
-    "'tools'/'functions' and without tool results"
-)
 
 
 def openai_error(
@@ -60,6 +62,8 @@ class CompletionRequest:
     idempotency_key: str | None
     stream: bool
     include_usage: bool
+    client_turn: str | None = None
+    """JSON of the client's tools and conversation (``ClientTurn``) when the request brings tools."""
 
 
 def parse_request(body: Any, headers: Mapping[str, str]) -> CompletionRequest:
@@ -69,21 +73,13 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CompletionRequest:
     n = body.get("n", 1)
     if n is not None and n != 1:
         raise InvalidInput("n", f"only n=1 is supported (one answer per message), got {n!r}")
-    for name in ("tools", "functions"):
-        if body.get(name):
-            raise InvalidInput(name, CLIENT_TOOLS_REFUSED)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidInput("messages", "must be a non-empty list of messages")
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise InvalidInput(f"messages[{i}]", "must be an object with role and content")
-        if (
-            message.get("role") in ("tool", "function")
-            or message.get("tool_calls")
-            or message.get("function_call")
-        ):
-            raise InvalidInput(f"messages[{i}]", CLIENT_TOOLS_REFUSED)
+    client = parse_client_turn(body)
     stream = body.get("stream", False)
     if not isinstance(stream, bool | None):
         raise InvalidInput("stream", "must be true or false")
@@ -103,6 +99,7 @@ def parse_request(body: Any, headers: Mapping[str, str]) -> CompletionRequest:
         idempotency_key=message.idempotency_key,
         stream=bool(stream),
         include_usage=bool(stream and options and options.get("include_usage")),
+        client_turn=client.to_json() if client is not None else None,
     )
 
 
@@ -147,9 +144,7 @@ async def chat_completions(runtime: GatewayRuntime, request: Request) -> Respons
         return openai_error(400, exc.message, param=exc.field)
     if req.stream:
         return StreamingResponse(_guarded(_stream(runtime, req)), media_type="text/event-stream")
-    run, _ = runtime.accept(
-        session=req.session, text=req.text, channel="openai", idempotency_key=req.idempotency_key
-    )
+    run, _ = _accept(runtime, req)
     finished = await runtime.wait_run(run.id, runtime.config.models.turn_timeout_s + 60)
     if finished is None or not finished.status.finished:
         return openai_error(
@@ -157,7 +152,25 @@ async def chat_completions(runtime: GatewayRuntime, request: Request) -> Respons
         )
     if finished.status is RunStatus.FAILED:
         return openai_error(502, finished.error or "the run failed", "upstream_error", "run_failed")
-    return JSONResponse(_completion(finished, usage_of(runtime, finished)))
+    return JSONResponse(_completion(finished, usage_of(runtime, finished), tool_calls_of(runtime, finished)))
+
+
+def _accept(runtime: GatewayRuntime, req: CompletionRequest) -> tuple[Run, bool]:
+    return runtime.accept(
+        session=req.session,
+        text=req.text,
+        channel="openai",
+        idempotency_key=req.idempotency_key,
+        client_turn=req.client_turn,
+    )
+
+
+def tool_calls_of(runtime: GatewayRuntime, run: Run) -> list[dict[str, Any]]:
+    """The client's tools the run's last model call asked for (a client-tools run ends there)."""
+    if run.client_turn is None or run.status is not RunStatus.DONE:
+        return []
+    calls = [e for e in load_journal(runtime.store, run.id) if isinstance(e, ModelCalled)]
+    return tool_calls_json(calls[-1].calls) if calls else []
 
 
 def usage_of(runtime: GatewayRuntime, run: Run) -> ev.Usage:
@@ -180,7 +193,10 @@ def _usage_json(usage: ev.Usage) -> dict[str, int]:
     }
 
 
-def _completion(run: Run, usage: ev.Usage) -> dict[str, Any]:
+def _completion(run: Run, usage: ev.Usage, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": run.answer or ""}
+    if tool_calls:  # as OpenAI answers: no text before the calls is null content
+        message.update(content=run.answer or None, tool_calls=tool_calls)
     return {
         "id": f"chatcmpl-{run.id}",
         "object": "chat.completion",
@@ -189,8 +205,8 @@ def _completion(run: Run, usage: ev.Usage) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": run.answer or ""},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": "tool_calls" if tool_calls else "stop",
             }
         ],
         "usage": _usage_json(usage),
@@ -245,9 +261,7 @@ async def _guarded(lines: AsyncIterator[str]) -> AsyncIterator[str]:
 async def _stream(runtime: GatewayRuntime, req: CompletionRequest) -> AsyncIterator[str]:
     sub = runtime.bus.subscribe(lambda s: s == req.session)
     try:
-        run, _ = runtime.accept(
-            session=req.session, text=req.text, channel="openai", idempotency_key=req.idempotency_key
-        )
+        run, _ = _accept(runtime, req)
         out = _Chunks(run.id)
         started = False
         streamed = False
@@ -303,7 +317,10 @@ async def _stream(runtime: GatewayRuntime, req: CompletionRequest) -> AsyncItera
             yield line
         if not streamed and current.answer:
             yield out.chunk({"content": current.answer})
-        yield out.chunk({}, finish="stop")
+        calls = tool_calls_of(runtime, current)
+        for index, call in enumerate(calls):
+            yield out.chunk({"tool_calls": [{"index": index, **call}]})
+        yield out.chunk({}, finish="tool_calls" if calls else "stop")
         if req.include_usage:
             yield out.chunk(None, usage=_usage_json(usage_of(runtime, current)))
         yield DONE

@@ -146,7 +146,12 @@ class RunExecutor:
         started_at = self._store.first_step_at(run.id) or run.started_at or time.time()
         task = asyncio.create_task(
             self._loop.run(
-                run.id, model=caller, started_at=started_at, session=run.session, sink=self._bus.publish
+                run.id,
+                model=caller,
+                started_at=started_at,
+                session=run.session,
+                sink=self._bus.publish,
+                client_tools=run.client_turn is not None,
             ),
             name=f"run:{run.id}",
         )

@@ -132,10 +132,16 @@ class GatewayRuntime:
         channel: str = "api",
         sender: str | None = None,
         idempotency_key: str | None = None,
+        client_turn: str | None = None,
     ) -> tuple[Run, bool]:
         """Commit the message, then queue it: the caller may acknowledge once this returns."""
         run, created = self.store.accept(
-            session=session, text=text, channel=channel, sender=sender, idempotency_key=idempotency_key
+            session=session,
+            text=text,
+            channel=channel,
+            sender=sender,
+            idempotency_key=idempotency_key,
+            client_turn=client_turn,
         )
         if created and self._answer_if_reply(run):
             return run, created

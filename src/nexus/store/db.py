@@ -126,6 +126,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX approvals_pending ON approvals(expires_at) WHERE status = 'pending';
     """,
+    # 4: client tools (/v1 with ``tools``). The client's tool set and its own conversation (JSON), so a
+    # resumed run asks the model exactly what the client sent; such a run is not in the session history.
+    """
+    ALTER TABLE runs ADD COLUMN client_turn TEXT;
+    """,
 )
 
 

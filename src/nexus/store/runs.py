@@ -65,6 +65,8 @@ class Run:
     created_at: float
     started_at: float | None
     finished_at: float | None
+    client_turn: str | None = None
+    """JSON of a /v1 request that brought its own tools (its tools and messages); None otherwise."""
 
     def snapshot(self) -> RunSnapshot:
         """The public shape of a run (HTTP, WebSocket, events): ``message`` in, ``text`` out."""
@@ -99,7 +101,7 @@ class InvalidRunTransition(StoreError):
 
 _RUN_COLUMNS = (
     "id, seq, session, channel, sender, idempotency_key, text, status, answer, error, model, profile, "
-    "fell_back, attempts, created_at, started_at, finished_at"
+    "fell_back, attempts, created_at, started_at, finished_at, client_turn"
 )
 
 
@@ -122,6 +124,7 @@ def _row_to_run(row: sqlite3.Row) -> Run:
         created_at=row["created_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        client_turn=row["client_turn"],
     )
 
 
@@ -148,6 +151,7 @@ class RunStore:
         channel: str = "api",
         sender: str | None = None,
         idempotency_key: str | None = None,
+        client_turn: str | None = None,
     ) -> tuple[Run, bool]:
         """Commit a new run, or return the run an earlier send with the same key created.
 
@@ -165,10 +169,21 @@ class RunStore:
             run_id = f"run_{uuid.uuid4().hex[:20]}"
             now = self._now()
             row = conn.execute(
-                "INSERT INTO runs (id, seq, session, channel, sender, idempotency_key, text, status, created_at)"
-                " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs), ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO runs (id, seq, session, channel, sender, idempotency_key, text, status,"
+                " created_at, client_turn)"
+                " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs), ?, ?, ?, ?, ?, ?, ?, ?)"
                 f" RETURNING {_RUN_COLUMNS}",
-                (run_id, session, channel, sender, idempotency_key, text, RunStatus.QUEUED.value, now),
+                (
+                    run_id,
+                    session,
+                    channel,
+                    sender,
+                    idempotency_key,
+                    text,
+                    RunStatus.QUEUED.value,
+                    now,
+                    client_turn,
+                ),
             ).fetchone()
             conn.execute("INSERT OR IGNORE INTO sessions (name, created_at) VALUES (?, ?)", (session, now))
         return _row_to_run(row), True
@@ -201,7 +216,7 @@ class RunStore:
             return []
         rows = self._conn.execute(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE session = ? AND seq < ? AND status = 'done'"
-            " AND answer IS NOT NULL ORDER BY seq DESC LIMIT ?",
+            " AND answer IS NOT NULL AND client_turn IS NULL ORDER BY seq DESC LIMIT ?",
             (session, before_seq, turns),
         ).fetchall()
         return list(reversed(self._decode_rows(rows)))
