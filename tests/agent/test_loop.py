@@ -239,3 +239,20 @@ async def test_max_steps_stops_the_run(paths: NexusPaths, store: RunStore) -> No
     end = await ToolLoop(store=store, world=world).run(run_id, model=model, started_at=time.time())
     assert end.stopped == "max_steps" and "[agent] max_steps" in end.text
     assert len(model.seen) == 4
+
+
+async def test_client_tools_end_the_run_at_the_call_and_a_resume_never_asks_again(
+    paths: NexusPaths, store: RunStore
+) -> None:
+    run_id = _run(store)
+    call = j.ToolCall("c1", "write_file", {"path": "a.txt", "content": "x"})  # a name Nexus also has
+    loop = ToolLoop(store=store, world=make_world(paths, store))
+    model = ScriptedModel.of(j.ModelCalled("let me", (call,), model="m"))
+    end = await loop.run(run_id, model=model, started_at=time.time(), client_tools=True)
+    assert (end.text, end.model_calls) == ("let me", 1)
+    assert [s.kind for s in store.steps(run_id)] == ["model_call"], "Nexus ran none of the client's tools"
+    assert not (paths.workspace / "a.txt").exists()
+    # the crash came after the commit: the resumed run ends at the same call without a model call
+    again = await loop.run(run_id, model=ScriptedModel.of(), started_at=time.time(), client_tools=True)
+    assert (again.text, again.model_calls) == ("let me", 1)
+    assert [s.kind for s in store.steps(run_id)] == ["model_call"]
