@@ -48,6 +48,7 @@ class AlertKind(enum.StrEnum):
     TOKEN_EXPIRING = "token_expiring"
     APPROVAL_PENDING = "approval_pending"
     BACKUP_FAILED = "backup_failed"
+    CRON_FAILING = "cron_failing"
 
 
 class Verdict(enum.StrEnum):
@@ -197,6 +198,20 @@ def approval_alert(*, approval_id: str, command: str, expires_at: float, now: fl
         "warning",
         f"the assistant waits for your approval to run `{command}` (expires in {minutes} min)",
         f"`nexus approve {approval_id}` or `nexus deny {approval_id}`",
+        now,
+    )
+
+
+def cron_failing_alert(*, job: str, failures: int, cause: str | None, retry_in_s: float, now: float) -> Alert:
+    """A scheduled job failed ``failures`` times in a row; it is backing off."""
+    reason = (cause or "unknown error").splitlines()[0]
+    return Alert(
+        AlertKind.CRON_FAILING,
+        f"cron:{job}",
+        "warning",
+        f"scheduled job {job!r} failed {failures} times in a row, last cause: {reason}; "
+        f"next try in {retry_in_s / 60:.0f} min at the earliest",
+        f"check it with `nexus cron list` and `nexus logs`; fix the cause, or `nexus cron remove {job}`",
         now,
     )
 

@@ -50,7 +50,7 @@ def test_persona_files_become_the_system_prompt(tmp_path: Path, fake_anthropic: 
     system = fake_anthropic.requests[-1].body.get("system")
     text = system if isinstance(system, str) else " ".join(block["text"] for block in system)
     assert "You are Nexus, terse." in text and "Answer in English." in text
-    assert text.index("terse") < text.index("English")
+    assert text.index("English") < text.index("terse")  # AGENTS.md (rules) before SOUL.md
 
 
 def test_websocket_streams_and_reports_a_fallback(tmp_path: Path, fake_anthropic: FakeAnthropic) -> None:

@@ -65,14 +65,17 @@ def load_config(paths: NexusPaths, *, environ: Mapping[str, str] | None = None) 
 
 
 def _describe(err: Mapping[str, Any]) -> str:
-    key = ".".join(str(part) for part in err.get("loc", ())) or "(top level)"
+    loc = list(err.get("loc", ()))
+    if len(loc) >= 2 and loc[0] == "cron" and isinstance(loc[1], int):
+        loc[:2] = [f"[[cron]] #{loc[1] + 1}"]  # an array of tables has no names in the key path
+    key = ".".join(str(part) for part in loc) or "(top level)"
     kind = err.get("type", "")
     if kind == "extra_forbidden":
         parent = key.rpartition(".")[0]
         allowed = _allowed_keys(parent)
         hint = f"; allowed here: {', '.join(allowed)}" if allowed else ""
         return f"{key}: unknown key{hint}"
-    message = str(err.get("msg", "invalid value"))
+    message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
     value = err.get("input")
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
     return f"{key}: {message}{shown}"

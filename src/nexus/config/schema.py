@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from nexus.schedule import JobDefinition, ScheduleError, define_job, parse_deliver, parse_duration
 
 
 class _Strict(BaseModel):
@@ -126,6 +128,38 @@ class AgentConfig(_Strict):
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     """``provider/model`` -> price; models not listed cost nothing in the estimate."""
 
+    heartbeat_every: str | None = None
+    """A duration (``30m``): a turn reading ``workspace/HEARTBEAT.md`` this often; off when unset."""
+    heartbeat_deliver: str | None = None
+    """``CHANNEL:CHAT`` that gets a heartbeat's answer when it has something to say; the log otherwise."""
+    memory_file_chars: int = Field(default=20_000, ge=100, le=1_000_000)
+    """Cap per workspace memory file (AGENTS.md, SOUL.md, USER.md, MEMORY.md) in the system prompt."""
+    memory_total_chars: int = Field(default=60_000, ge=100, le=4_000_000)
+    """Cap for all of them together."""
+    context_chars: int = Field(default=400_000, ge=1_000, le=40_000_000)
+    """History budget of one turn (about four characters a token); older runs beyond it are compacted."""
+    compact_keep_turns: int = Field(default=10, ge=1, le=1_000)
+    """How many latest runs stay verbatim when a session is compacted into a summary."""
+
+    @field_validator("heartbeat_every")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_duration(value, field="heartbeat_every")
+            except ScheduleError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("heartbeat_deliver")
+    @classmethod
+    def _deliver(cls, value: str | None) -> str | None:
+        try:
+            parse_deliver(value, field="heartbeat_deliver")
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
 
 ToolPolicy = Literal["allow", "ask", "deny"]
 
@@ -190,6 +224,33 @@ class BackupConfig(_Strict):
     """``nexus drill --live`` warns when the newest archive is older than this."""
 
 
+class CronTable(_Strict):
+    """One ``[[cron]]`` table: the same fields as ``nexus cron add``."""
+
+    name: str
+    message: str
+    every: str | None = None
+    cron: str | None = None
+    at: str | None = None
+    tz: str | None = None
+    session: str | None = None
+    deliver: str | None = None
+    catch_up: str | None = None
+
+    @model_validator(mode="after")
+    def _checked(self) -> CronTable:
+        self.definition()
+        return self
+
+    def definition(self) -> JobDefinition:
+        try:
+            return define_job(**self.model_dump())
+        except ScheduleError as exc:
+            key = exc.field.removeprefix("--").replace("-", "_")
+            detail = str(exc).split(": ", 1)[1]
+            raise ValueError(f"(name {self.name!r}) {key}: {detail}") from exc
+
+
 class NexusConfig(_Strict):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
@@ -203,8 +264,22 @@ class NexusConfig(_Strict):
     backup: BackupConfig = Field(default_factory=BackupConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    cron: list[CronTable] = Field(default_factory=list)
+    """``[[cron]]`` tables: jobs kept in step with the file at every gateway start."""
     channels: dict[str, dict[str, object]] = Field(default_factory=dict)
     """Per-channel tables, validated by each channel's own manifest when the channel is enabled."""
+
+    @field_validator("cron")
+    @classmethod
+    def _unique_names(cls, tables: list[CronTable]) -> list[CronTable]:
+        seen: set[str] = set()
+        for table in tables:
+            if table.name in seen:
+                raise ValueError(
+                    f"[[cron]] {table.name!r}: name: two tables have this name; names are unique"
+                )
+            seen.add(table.name)
+        return tables
 
     def chain(self) -> list[ModelRef]:
         """The configured model chain: primary first, then fallbacks, duplicates dropped."""

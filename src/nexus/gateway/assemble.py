@@ -2,12 +2,13 @@
 stopped in the reverse order. Read top to bottom, :func:`serve` is the gateway's start-up.
 
 Start: credentials and router (the real ones unless a test injects them) -> runtime (opens the store,
-resumes what a crash interrupted) -> HTTP app -> channels -> uvicorn on the socket -> READY ->
+resumes what a crash interrupted, syncs ``[[cron]]`` and settles fires that ended while down) ->
+HTTP app -> channels -> scheduler (one per home, by lease) -> uvicorn on the socket -> READY ->
 auth link -> alert watcher. (No model warm-up: the adapters speak httpx, there is no SDK to import.)
 
-Stop (SIGTERM, ``stop`` set, or cancelled): alert watcher -> auth link -> HTTP server (drains open
-requests) -> channels (their outboxes are durable) -> runtime (lanes hand running runs back,
-router, store). Nothing started is left running, whichever step failed.
+Stop (SIGTERM, ``stop`` set, or cancelled): scheduler (releases its lease) -> alert watcher -> auth
+link -> HTTP server (drains open requests) -> channels (their outboxes are durable) -> runtime
+(lanes hand running runs back, router, store). Nothing started is left running, whichever step failed.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ async def serve(
     try:
         await runtime.start()
         channels = await start_channels(runtime, **options)
+        runtime.scheduler.start()  # after the channels: a fire may deliver its answer at once
         serving = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
         while not server.started:
             if serving.done():
@@ -136,6 +138,7 @@ async def serve(
         await serving
     finally:
         notifier.notify("STOPPING=1")
+        await runtime.scheduler.stop()  # first: no new fire while the rest stops; lease released
         if watcher is not None:
             await watcher.stop()
         if unlink_auth is not None:

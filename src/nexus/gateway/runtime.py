@@ -24,10 +24,13 @@ from nexus.gateway.events import EventBus
 from nexus.gateway.lanes import Lanes
 from nexus.gateway.persona import Persona
 from nexus.gateway.runner import ModelRouter, RunExecutor
+from nexus.gateway.scheduler import SCHEDULER_LEASE, Scheduler
 from nexus.gateway.tools_host import announce_in_chats, build_tool_world, may_answer, parse_reply
 from nexus.protocol import events as ev
-from nexus.store import Run, RunStore, open_database
+from nexus.schedule import HEARTBEAT_JOB, ScheduleError, backoff_s, define_job
+from nexus.store import Run, RunStore, StoreError, open_database
 from nexus.store.approvals import Approval, ApprovalClosed, ApprovalNotFound, ApprovalStore
+from nexus.store.cron import CronStore, Lease, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,14 @@ class ChannelsPort(Protocol):
 
 class GatewayRuntime:
     def __init__(
-        self, *, config: NexusConfig, paths: NexusPaths, router: ModelRouter, store: RunStore
+        self,
+        *,
+        config: NexusConfig,
+        paths: NexusPaths,
+        router: ModelRouter,
+        store: RunStore,
+        clock: Any = time.time,
+        lease_holder: str | None = None,
     ) -> None:
         self.config = config
         self.paths = paths
@@ -80,7 +90,11 @@ class GatewayRuntime:
             store=store,
             router=router,
             bus=self.bus,
-            persona=Persona(self.tool_world.workspace.root),
+            persona=Persona(
+                self.tool_world.workspace.root,
+                file_chars=config.agent.memory_file_chars,
+                total_chars=config.agent.memory_total_chars,
+            ),
             config=config,
             loop=self.tool_loop,
         )
@@ -92,6 +106,17 @@ class GatewayRuntime:
         self.readiness_checks: list[ReadinessCheck] = []
         self.channels: ChannelsPort | None = None
         """The channel layer once started (owner alerts, webhooks)."""
+        self.cron = CronStore(store.conn, now=clock)
+        self.scheduler = Scheduler(
+            cron=self.cron,
+            lease=Lease(store.conn, SCHEDULER_LEASE, holder=lease_holder, now=clock),
+            submit=self._submit_fire,
+            workspace=paths.workspace,
+            alert=self._cron_alert,
+            clock=clock,
+        )
+        self.bus.listen(self._settle_cron)
+        self._alert_tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     def open(cls, *, config: NexusConfig, paths: NexusPaths, router: ModelRouter) -> GatewayRuntime:
@@ -100,7 +125,8 @@ class GatewayRuntime:
         return cls(config=config, paths=paths, router=router, store=store)
 
     async def start(self) -> None:
-        """Resume what a crash interrupted, then start the periodic tick."""
+        """Resume what a crash interrupted, sync the jobs, settle fires that ended while down, start the
+        tick. The scheduler itself is started by ``assemble.serve`` once the channels are up."""
         resumable, failed = self.store.recover(max_attempts=self.config.gateway.max_run_attempts)
         for run in failed:
             log.warning("run %s failed after %d interrupted attempts", run.id, run.attempts)
@@ -109,9 +135,14 @@ class GatewayRuntime:
             self.lanes.submit(run.session, run.id)
         if resumable:
             log.info("resuming %d unfinished runs", len(resumable))
+        self._sync_jobs()
+        settled = self.scheduler.settle_unsettled(self.store.get)
+        if settled:
+            log.info("settled %d cron fires that ended while the gateway was down", settled)
         self._tick_task = asyncio.create_task(self._tick(), name="tick")
 
     async def close(self) -> None:
+        await self.scheduler.stop()
         if self._tick_task is not None:
             self._tick_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -150,6 +181,79 @@ class GatewayRuntime:
             self.bus.publish(ev.RunAccepted(run_id=run.id, session=session, ahead=ahead, message=text))
             self.lanes.submit(session, run.id)
         return run, created
+
+    # -- schedules --------------------------------------------------------------------------------
+
+    def _sync_jobs(self) -> None:
+        """Make the stored ``config`` jobs match ``[[cron]]``, and the heartbeat match ``[agent]``."""
+        from nexus.config.loader import ConfigError
+
+        try:
+            self.cron.sync([table.definition() for table in self.config.cron], source="config")
+            beat = []
+            every = self.config.agent.heartbeat_every
+            if every:
+                beat.append(
+                    define_job(
+                        name=HEARTBEAT_JOB,
+                        message="(heartbeat: reads workspace/HEARTBEAT.md)",
+                        every=every,
+                        tz="UTC",
+                        session=HEARTBEAT_JOB,
+                        deliver=self.config.agent.heartbeat_deliver,
+                        catch_up="skip",
+                        allow_reserved=True,
+                    )
+                )
+            self.cron.sync(beat, source="heartbeat")
+        except (StoreError, ScheduleError) as exc:
+            raise ConfigError(self.paths.config_file, [str(exc)]) from exc
+
+    def _submit_fire(self, run: Run) -> None:
+        job, _, slot = (run.idempotency_key or "").removeprefix("cron:").rpartition(":")
+        self.bus.publish(
+            ev.RunAccepted(
+                run_id=run.id, session=run.session, ahead=self.store.ahead_of(run), message=run.message
+            )
+        )
+        self.bus.publish(
+            ev.ScheduleFired(schedule_id=job, session=run.session, run_id=run.id, at=float(slot or 0))
+        )
+        self.lanes.submit(run.session, run.id)
+
+    def _settle_cron(self, event: ev.Event) -> None:
+        if not isinstance(event, ev.RunFinal | ev.RunError):
+            return
+        run = self.store.get(event.run.run_id)
+        if run is not None and run.channel == "cron":
+            try:
+                self.scheduler.settle(run)
+            except Exception:
+                log.exception("could not record the outcome of cron run %s", run.id)
+
+    def _cron_alert(self, outcome: Outcome) -> None:
+        """The alert hook may take seconds: it runs in a task, never on the run's finishing path."""
+        task = asyncio.get_running_loop().create_task(self._send_cron_alert(outcome), name="cron-alert")
+        self._alert_tasks.add(task)
+        task.add_done_callback(self._alert_tasks.discard)
+
+    async def _send_cron_alert(self, outcome: Outcome) -> None:
+        from nexus.alerts import Alerter, Verdict, cron_failing_alert
+        from nexus.gateway.alerting import owner_alert  # here: alerting imports this module
+
+        alert = cron_failing_alert(
+            job=outcome.job.name,
+            failures=outcome.job.failures,
+            cause=outcome.error,
+            retry_in_s=backoff_s(outcome.job.failures),
+            now=time.time(),
+        )
+        log.warning("alert: %s", alert.message)
+        if await Alerter.from_config(self.config.alerts, self.paths).anotify(alert) is Verdict.SEND:
+            self.bus.publish(owner_alert(alert))
+            if self.channels is not None:
+                with contextlib.suppress(Exception):
+                    self.channels.notify_owner(f"Nexus alert: {alert.message}. Fix: {alert.remedy}")
 
     async def wait_run(self, run_id: str, timeout: float) -> Run | None:
         """The run once finished, or as it is when ``timeout`` passes (None if unknown)."""

@@ -32,6 +32,7 @@ from nexus.ops.disk import DiskFacts, check_disk, gather_disk
 from nexus.ops.filesystems import PlacedPath, check_filesystems, gather_placements
 from nexus.ops.findings import EXIT_DOCTOR_FAILED, Finding, FixKind, Severity, exit_code
 from nexus.ops.history import HistoryFacts, check_history, gather_history
+from nexus.ops.memory import MemoryFacts, check_memory, gather_memory
 from nexus.ops.permissions import PathFacts, apply_chmod, check_permissions, gather_permissions, secret_paths
 from nexus.ops.processes import ProcessFacts, check_port, check_survivors, gather_processes
 from nexus.ops.programs import Runner, run
@@ -93,6 +94,7 @@ class Facts:
     host: HostFacts | None = None
     disk: DiskFacts | None = None
     cooldowns: list[CooldownFact] | None = None
+    memory: MemoryFacts | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
     """(what, why) for each gatherer that raised."""
 
@@ -153,6 +155,14 @@ def gather(env: DoctorEnv) -> Facts:
     )
     facts.disk = step("disk", lambda: gather_disk(env.paths.home))
     facts.cooldowns = step("model-cooldowns", lambda: gather_cooldowns(env.paths.cooldowns))
+    if config is not None:
+        agent = config.agent
+        facts.memory = step(
+            "memory",
+            lambda: gather_memory(
+                env.paths.workspace, file_chars=agent.memory_file_chars, total_chars=agent.memory_total_chars
+            ),
+        )
     return facts
 
 
@@ -183,6 +193,8 @@ def diagnose(facts: Facts) -> list[Finding]:
         out.append(check_disk(facts.disk))
     if facts.cooldowns is not None:
         out.append(check_cooldowns(facts.cooldowns, now=facts.now))
+    if facts.memory:
+        out.append(check_memory(facts.memory))
     for name, why in facts.failures:
         out.append(Finding(name, Severity.ERROR, f"the doctor could not check this: {why}"))
     return out

@@ -131,6 +131,82 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN client_turn TEXT;
     """,
+    # 5: schedules. A job's next slot is stored, so a restart continues from the last stored slot
+    # instead of recomputing from "now"; a fire row is unique per (job, slot) and is inserted in the
+    # same transaction as its run, so a slot can never fire twice. A lease names the one scheduler.
+    """
+    CREATE TABLE cron_jobs (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        expr TEXT NOT NULL,
+        tz TEXT NOT NULL,
+        message TEXT NOT NULL,
+        session TEXT NOT NULL,
+        deliver TEXT,
+        catch_up TEXT NOT NULL,
+        source TEXT NOT NULL,
+        anchor INTEGER NOT NULL,
+        next_due INTEGER,
+        run_requested_at REAL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX cron_jobs_due ON cron_jobs(next_due) WHERE next_due IS NOT NULL;
+    CREATE TABLE cron_fires (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job TEXT NOT NULL,
+        scheduled_for INTEGER NOT NULL,
+        manual INTEGER NOT NULL DEFAULT 0,
+        missed INTEGER NOT NULL DEFAULT 0,
+        run_id TEXT,
+        status TEXT NOT NULL,
+        fired_at REAL NOT NULL,
+        outcome_at REAL,
+        UNIQUE (job, scheduled_for)
+    );
+    CREATE INDEX cron_fires_run ON cron_fires(run_id) WHERE run_id IS NOT NULL;
+    CREATE INDEX cron_fires_open ON cron_fires(status) WHERE status = 'fired';
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        acquired_at REAL NOT NULL
+    );
+    """,
+    # 6: memory. Every message and answer is indexed by triggers, so the index is written in the very
+    # transaction that commits the run (the active session included); the trigram tokenizer finds
+    # Chinese and Japanese text, which has no spaces between words. Summaries of compacted sessions
+    # stand in for old runs in the prompt; the runs themselves stay.
+    """
+    CREATE VIRTUAL TABLE memory_fts USING fts5(
+        body, session UNINDEXED, run_id UNINDEXED, role UNINDEXED, created_at UNINDEXED,
+        tokenize = 'trigram'
+    );
+    CREATE TRIGGER runs_memory_text AFTER INSERT ON runs BEGIN
+        INSERT INTO memory_fts (body, session, run_id, role, created_at)
+        VALUES (new.text, new.session, new.id, 'user', new.created_at);
+    END;
+    CREATE TRIGGER runs_memory_answer AFTER UPDATE OF answer ON runs
+    WHEN new.answer IS NOT NULL AND new.answer IS NOT old.answer BEGIN
+        INSERT INTO memory_fts (body, session, run_id, role, created_at)
+        VALUES (new.answer, new.session, new.id, 'assistant', COALESCE(new.finished_at, new.created_at));
+    END;
+    INSERT INTO memory_fts (body, session, run_id, role, created_at)
+        SELECT text, session, id, 'user', created_at FROM runs;
+    INSERT INTO memory_fts (body, session, run_id, role, created_at)
+        SELECT answer, session, id, 'assistant', COALESCE(finished_at, created_at) FROM runs
+        WHERE answer IS NOT NULL;
+    CREATE TABLE session_summaries (
+        session TEXT NOT NULL,
+        upto_seq INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        runs INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (session, upto_seq)
+    );
+    """,
 )
 
 
@@ -203,4 +279,14 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 def _split(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Statements of a migration, whole: a trigger body's inner ``;`` does not end its statement."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return [s for s in statements if s.strip(" ;\n")]

@@ -128,6 +128,45 @@ def _row_to_run(row: sqlite3.Row) -> Run:
     )
 
 
+def new_run_id() -> str:
+    return f"run_{uuid.uuid4().hex[:20]}"
+
+
+def insert_run(
+    conn: sqlite3.Connection,
+    *,
+    session: str,
+    text: str,
+    channel: str,
+    sender: str | None,
+    idempotency_key: str | None,
+    now: float,
+    run_id: str | None = None,
+    known_new: bool = False,
+    client_turn: str | None = None,
+) -> tuple[Run, bool]:
+    """Insert a queued run inside the caller's open transaction (so another row, a cron fire, can
+    commit with it atomically); an existing run with the same key is returned instead, unless the
+    caller knows there is none (``known_new``: a fire row it has just inserted)."""
+    if idempotency_key is not None and not known_new:
+        existing = conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE session = ? AND idempotency_key = ?",
+            (session, idempotency_key),
+        ).fetchone()
+        if existing is not None:
+            return _row_to_run(existing), False
+    run_id = run_id or new_run_id()
+    row = conn.execute(
+        "INSERT INTO runs (id, seq, session, channel, sender, idempotency_key, text, status,"
+        " created_at, client_turn)"
+        " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs), ?, ?, ?, ?, ?, ?, ?, ?)"
+        f" RETURNING {_RUN_COLUMNS}",
+        (run_id, session, channel, sender, idempotency_key, text, RunStatus.QUEUED.value, now, client_turn),
+    ).fetchone()
+    conn.execute("INSERT OR IGNORE INTO sessions (name, created_at) VALUES (?, ?)", (session, now))
+    return _row_to_run(row), True
+
+
 class RunStore:
     """All run and transcript I/O over one SQLite connection owned by the gateway's event loop."""
 
@@ -137,6 +176,11 @@ class RunStore:
 
     def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return transaction(self._conn)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, for other stores that must share its transactions (cron fires, memory)."""
+        return self._conn
 
     def close(self) -> None:
         self._conn.close()
@@ -159,34 +203,16 @@ class RunStore:
         sender after it can never lose the message.
         """
         with self._tx() as conn:
-            if idempotency_key is not None:
-                existing = conn.execute(
-                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE session = ? AND idempotency_key = ?",
-                    (session, idempotency_key),
-                ).fetchone()
-                if existing is not None:
-                    return _row_to_run(existing), False
-            run_id = f"run_{uuid.uuid4().hex[:20]}"
-            now = self._now()
-            row = conn.execute(
-                "INSERT INTO runs (id, seq, session, channel, sender, idempotency_key, text, status,"
-                " created_at, client_turn)"
-                " VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs), ?, ?, ?, ?, ?, ?, ?, ?)"
-                f" RETURNING {_RUN_COLUMNS}",
-                (
-                    run_id,
-                    session,
-                    channel,
-                    sender,
-                    idempotency_key,
-                    text,
-                    RunStatus.QUEUED.value,
-                    now,
-                    client_turn,
-                ),
-            ).fetchone()
-            conn.execute("INSERT OR IGNORE INTO sessions (name, created_at) VALUES (?, ?)", (session, now))
-        return _row_to_run(row), True
+            return insert_run(
+                conn,
+                session=session,
+                text=text,
+                channel=channel,
+                sender=sender,
+                idempotency_key=idempotency_key,
+                now=self._now(),
+                client_turn=client_turn,
+            )
 
     # -- read -------------------------------------------------------------------------------------
 
