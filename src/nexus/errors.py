@@ -15,6 +15,7 @@
     ├── SupervisorError        (nexus.supervisor)  the supervisor cannot keep the gateway up
     ├── BackupError            (nexus.ops.backup)  an archive cannot be made, verified or restored
     ├── SandboxError           (nexus.drill)       a drill's sandbox could not be built or started
+    ├── ScheduleError          (nexus.schedule)    a schedule does not parse (names the option or key)
     └── LockTimeout            (nexus.common)      a host-wide lock was not obtained in time
 
 Subsystems derive their own trees from these; foreign exceptions are translated once, at the
