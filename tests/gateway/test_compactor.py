@@ -57,6 +57,7 @@ async def test_a_failed_summary_leaves_the_oldest_runs_out_instead_of_failing(tm
     current, _ = runs.accept(session="long", text="and now?")
     context = await compactor.context(current)
     assert (
-        context.summary is None and sum(len(r.message) + len(r.answer or "") for r in context.history) <= 2_000
+        context.summary is None
+        and sum(len(r.message) + len(r.answer or "") for r in context.history) <= 2_000
     )
     assert memory.latest_summary("long", before_seq=current.seq) is None
