@@ -5,7 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from nexus.gateway.agent_tools import memory_search_tool, schedule_tool
+import pytest
+
+from nexus.agent.journal import ToolCall, Verdict
+from nexus.agent.policy import approval_subject, judge
+from nexus.agent.registry import ToolRegistry
+from nexus.agent.tools import builtin_tools
+from nexus.config.schema import ToolsConfig
+from nexus.gateway.agent_tools import gateway_tools, memory_search_tool, schedule_tool
 from nexus.schedule import define_job
 from nexus.store import RunStore, open_database
 from nexus.store.cron import CronStore
@@ -47,3 +54,31 @@ def test_memory_search_returns_session_time_and_snippet(tmp_path: Path) -> None:
     )
     assert memory_search_tool(MemoryStore(conn), {"query": ""})["error"].startswith("query:")
     assert memory_search_tool(MemoryStore(conn), {"query": "x", "limit": 0})["error"].startswith("limit:")
+
+
+REGISTRY = ToolRegistry([*builtin_tools(), *gateway_tools()])
+ADD = {"action": "add", "name": "p", "every": "1d", "message": "water"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "call", "verdict"),
+    [
+        (ToolsConfig(), ToolCall("1", "schedule", ADD), Verdict.ASK),
+        (ToolsConfig(allow=["*"]), ToolCall("1", "schedule", ADD), Verdict.ASK),  # no pattern covers it
+        (ToolsConfig(exec="allow"), ToolCall("1", "schedule", ADD), Verdict.RUN),
+        (ToolsConfig(exec="deny"), ToolCall("1", "schedule", ADD), Verdict.REFUSE),
+        (ToolsConfig(), ToolCall("1", "schedule", {"action": "remove", "name": "p"}), Verdict.ASK),
+        (ToolsConfig(exec="deny"), ToolCall("1", "schedule", {"action": "list"}), Verdict.RUN),
+        (ToolsConfig(), ToolCall("1", "schedule", {"action": "fly"}), Verdict.REFUSE),
+        (ToolsConfig(exec="deny"), ToolCall("1", "memory_search", {"query": "x"}), Verdict.RUN),
+    ],
+)
+def test_schedule_is_gated_like_exec_and_memory_search_only_reads(
+    settings: ToolsConfig, call: ToolCall, verdict: Verdict
+) -> None:
+    assert judge(call, registry=REGISTRY, settings=settings).verdict is verdict
+
+
+def test_the_owner_is_asked_about_the_exact_job(tmp_path: Path) -> None:
+    subject = approval_subject(ToolCall("1", "schedule", ADD), cwd=tmp_path)
+    assert subject["command"] == "schedule add every='1d' message='water' name='p'"

@@ -4,6 +4,10 @@
 ``[tools] allow`` runs without asking. A pattern is a shell glob over the whole command, and a
 command with shell control characters (``;``, ``|``, ``&``, ``$``, backticks, redirections, newlines)
 never matches one, so ``git status*`` cannot let ``git status; rm -rf ~`` through.
+
+``schedule`` changes what runs later without anyone present, so it is gated like ``exec`` by the same
+``[tools] exec`` setting: ``action=list`` only reads and always runs; ``add``/``remove`` run, ask or
+are refused as ``exec`` would be (no allow pattern covers them). ``memory_search`` only reads.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from nexus.agent.tool import ToolError
 from nexus.config.schema import ToolsConfig
 
 SHELL_CONTROL = frozenset(";|&$`<>\n\r(){}\\")
-GATED = frozenset({"exec"})
+GATED = frozenset({"exec", "schedule"})
 
 
 def command_allowed(command: str, patterns: list[str]) -> bool:
@@ -31,8 +35,11 @@ def command_allowed(command: str, patterns: list[str]) -> bool:
 
 def approval_subject(call: ToolCall, *, cwd: Path) -> dict[str, Any]:
     """What the owner is asked about, exactly: the approval is bound to this."""
-    command = call.input.get("command") if isinstance(call.input, dict) else None
-    return {"command": command, "cwd": str(cwd)}
+    args = call.input if isinstance(call.input, dict) else {}
+    if call.name == "schedule":
+        shown = " ".join(f"{k}={v!r}" for k, v in sorted(args.items()) if k != "action")
+        return {"command": f"schedule {args.get('action')} {shown}".strip(), "cwd": str(cwd)}
+    return {"command": args.get("command"), "cwd": str(cwd)}
 
 
 def judge(call: ToolCall, *, registry: ToolRegistry, settings: ToolsConfig) -> Judgement:
@@ -40,15 +47,15 @@ def judge(call: ToolCall, *, registry: ToolRegistry, settings: ToolsConfig) -> J
         _tool, args = registry.parse(call.name, call.input)
     except ToolError as exc:
         return Judgement(Verdict.REFUSE, str(exc))
-    if call.name not in GATED:
+    if call.name not in GATED or getattr(args, "action", None) == "list":
         return Judgement(Verdict.RUN)
     if settings.exec == "deny":
         return Judgement(
-            Verdict.REFUSE, 'exec is disabled on this gateway ([tools] exec = "deny"); do without it'
+            Verdict.REFUSE, f'{call.name} is disabled on this gateway ([tools] exec = "deny"); do without it'
         )
     if settings.exec == "allow":
         return Judgement(Verdict.RUN)
-    command = getattr(args, "command", "")
-    if command_allowed(command, settings.allow):
+    command = getattr(args, "command", None)
+    if command is not None and command_allowed(command, settings.allow):
         return Judgement(Verdict.RUN)
     return Judgement(Verdict.ASK)

@@ -2,65 +2,94 @@
 
 Each tool is a JSON schema (what the model sees) and a function ``(arguments) -> result`` that never
 raises for bad input: a problem comes back as ``{"error": ...}`` naming the field and an example,
-so the model can correct itself. They plug into the agent tool registry once it exists; until then
-nothing calls them but tests. ``schedule`` changes what runs later, so the registry must put it under
-the same approval policy as ``exec`` (``SCHEDULE_NEEDS_APPROVAL``); ``memory_search`` only reads.
+so the model can correct itself. :func:`gateway_tools` wraps them as agent tools (the registry of
+``gateway/tools_host.py``); their stores come through ``ToolContext.services`` (``cron``, ``memory``).
+``schedule`` changes what runs later, so ``nexus.agent.policy`` gates it like ``exec``;
+``memory_search`` only reads.
 """
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Literal
 
+from pydantic import Field
+
+from nexus.agent.tool import SideEffect, Tool, ToolContext, ToolError, ToolInput, ToolResult
 from nexus.schedule import ScheduleError, define_job, describe_slot, next_slot
 from nexus.store.cron import CronStore, DuplicateJob
 from nexus.store.memory import DEFAULT_LIMIT, MAX_LIMIT, MemoryStore
 
-SCHEDULE_NEEDS_APPROVAL = True
 TOOL_SOURCE = "tool"
 
-SCHEDULE_SCHEMA: dict[str, Any] = {
-    "name": "schedule",
-    "description": (
+
+class ScheduleInput(ToolInput):
+    action: Literal["add", "list", "remove"]
+    name: str | None = Field(default=None, description="Job name, e.g. 'water-plants'.")
+    every: str | None = Field(default=None, description="A period: '30s', '15m', '1h30m', '2d'.")
+    cron: str | None = Field(default=None, description="Five-field cron: '0 9 * * MON-FRI'.")
+    at: str | None = Field(default=None, description="Once, ISO time: '2026-12-24T18:00'.")
+    tz: str | None = Field(default=None, description="IANA zone for cron/at, e.g. 'Europe/Berlin'.")
+    message: str | None = Field(default=None, description="What you will be asked at each fire.")
+    deliver: str | None = Field(
+        default=None, description="CHANNEL:CHAT for the answers, e.g. 'telegram:123'."
+    )
+    catch_up: Literal["skip", "once", "all"] | None = None
+
+
+class MemorySearchInput(ToolInput):
+    query: str = Field(description="Words that must all occur, e.g. 'dentist tuesday'.")
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+
+
+def _result(value: dict[str, Any]) -> ToolResult:
+    return ToolResult(json.dumps(value, ensure_ascii=False), is_error="error" in value)
+
+
+class ScheduleTool:
+    """Gated like ``exec`` (``nexus.agent.policy``): adding or removing a job acts later, unattended."""
+
+    name: ClassVar[str] = "schedule"
+    description: ClassVar[str] = (
         "Manage your scheduled jobs. action=add creates a job that sends `message` to you on a schedule "
         "(exactly one of every/cron/at); action=list shows jobs with their next fire; action=remove deletes "
         "one you or the user added with `nexus cron add`."
-    ),
-    "input_schema": {
-        "type": "object",
-        "properties": {
-            "action": {"type": "string", "enum": ["add", "list", "remove"]},
-            "name": {"type": "string", "description": "Job name, e.g. 'water-plants'."},
-            "every": {"type": "string", "description": "A period: '30s', '15m', '1h30m', '2d'."},
-            "cron": {"type": "string", "description": "Five-field cron: '0 9 * * MON-FRI'."},
-            "at": {"type": "string", "description": "Once, ISO time: '2026-12-24T18:00'."},
-            "tz": {"type": "string", "description": "IANA zone for cron/at, e.g. 'Europe/Berlin'."},
-            "message": {"type": "string", "description": "What you will be asked at each fire."},
-            "deliver": {
-                "type": "string",
-                "description": "CHANNEL:CHAT for the answers, e.g. 'telegram:123'.",
-            },
-            "catch_up": {"type": "string", "enum": ["skip", "once", "all"]},
-        },
-        "required": ["action"],
-    },
-}
+    )
+    Input: ClassVar[type[ToolInput]] = ScheduleInput
+    side_effect: ClassVar[SideEffect] = SideEffect.EXTERNAL
 
-MEMORY_SEARCH_SCHEMA: dict[str, Any] = {
-    "name": "memory_search",
-    "description": (
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    async def run(self, args: ScheduleInput, ctx: ToolContext) -> ToolResult:
+        cron = ctx.services.get("cron")
+        if cron is None:
+            raise ToolError("schedule is not available: this gateway has no job store")
+        return _result(schedule_tool(cron, args.model_dump(exclude_none=True), now=self._clock()))
+
+
+class MemorySearchTool:
+    name: ClassVar[str] = "memory_search"
+    description: ClassVar[str] = (
         "Search every past conversation (all sessions) for words or phrases; returns session, time and a "
-        "snippet per match, best first. Works for any language, Chinese and Japanese included."
-    ),
-    "input_schema": {
-        "type": "object",
-        "properties": {
-            "query": {"type": "string", "description": "Words that must all occur, e.g. 'dentist tuesday'."},
-            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-        },
-        "required": ["query"],
-    },
-}
+        "snippet per match, newest first. Works for any language, Chinese and Japanese included."
+    )
+    Input: ClassVar[type[ToolInput]] = MemorySearchInput
+    side_effect: ClassVar[SideEffect] = SideEffect.NONE
+
+    async def run(self, args: MemorySearchInput, ctx: ToolContext) -> ToolResult:
+        memory = ctx.services.get("memory")
+        if memory is None:
+            raise ToolError("memory_search is not available: this gateway has no memory index")
+        return _result(memory_search_tool(memory, args.model_dump()))
+
+
+def gateway_tools() -> list[Tool]:
+    """The tools over the gateway's own stores, registered next to ``builtin_tools()``."""
+    return [ScheduleTool(), MemorySearchTool()]
 
 
 def _job_summary(job: Any) -> dict[str, Any]:

@@ -21,10 +21,13 @@ from nexus.agent.tools import builtin_tools
 from nexus.agent.workspace import Workspace
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import NexusConfig
+from nexus.gateway.agent_tools import gateway_tools
 from nexus.gateway.events import EventBus
 from nexus.protocol import events as ev
 from nexus.store.approvals import Approval, ApprovalStore
+from nexus.store.cron import CronStore
 from nexus.store.inbound import RouteStore
+from nexus.store.memory import MemoryStore
 from nexus.store.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -51,13 +54,19 @@ def build_tool_world(
 
     env = os.environ if environ is None else environ
     return ToolWorld(
-        registry=registry or ToolRegistry(builtin_tools()),
+        registry=registry or ToolRegistry([*builtin_tools(), *gateway_tools()]),
         workspace=Workspace.for_home(paths, config.agent.workspace),
         tools=config.tools,
         agent=config.agent,
         spool_dir=paths.run / "tool-output",
         environ=scrub_environment(env, secrets=known_secrets(config, paths, env)),
-        services={"outbox": Outbox(conn), "routes": RouteStore(conn), "channels": frozenset(config.channels)},
+        services={
+            "outbox": Outbox(conn),
+            "routes": RouteStore(conn),
+            "channels": frozenset(config.channels),
+            "cron": CronStore(conn),
+            "memory": MemoryStore(conn),
+        },
         approvals=ApprovalStore(conn),
     )
 
