@@ -110,3 +110,35 @@ def test_existing_runs_are_indexed_by_the_migration(tmp_path: Path) -> None:
     memory = MemoryStore(open_database(path))
     assert [h.role for h in memory.search("zebras")] == ["user"]
     assert [h.role for h in memory.search("stripes")] == ["assistant"]
+
+
+def test_tool_results_that_succeeded_are_indexed_but_not_errors_or_searches(
+    stores: tuple[RunStore, MemoryStore],
+) -> None:
+    runs, memory = stores
+    run, _ = runs.accept(session="s", text="look it up")
+
+    def result(name: str, content: str, *, is_error: bool = False) -> None:
+        payload = {"call_id": name, "name": name, "content": content, "is_error": is_error, "outcome": "done"}
+        runs.add_step(run.id, "tool_result", payload)
+
+    result("read_file", "the boiler code is 4711 zebra")
+    result("exec", "zebra crossing failed", is_error=True)
+    result("memory_search", '{"results": [{"snippet": "zebra"}]}')
+    runs.add_step(run.id, "tool_intent", {"name": "exec", "input": {"command": "zebra"}})
+    (hit,) = memory.search("zebra")
+    assert (hit.role, hit.session, hit.run_id) == ("tool", "s", run.id) and "[zebra]" in hit.snippet
+
+
+def test_tool_results_from_before_the_index_are_indexed_by_the_migration(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    runs = RunStore(open_database(path))
+    run, _ = runs.accept(session="old", text="hi")
+    runs.add_step(run.id, "tool_result", {"name": "web_fetch", "content": "quokka facts", "is_error": False})
+    conn = runs.conn
+    conn.execute("DROP TRIGGER steps_memory_tool")
+    conn.execute("DELETE FROM memory_fts WHERE role = 'tool'")
+    conn.execute("PRAGMA user_version=5")
+    conn.close()
+    (hit,) = MemoryStore(open_database(path)).search("quokka")
+    assert hit.role == "tool" and hit.session == "old"

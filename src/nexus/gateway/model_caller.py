@@ -1,6 +1,7 @@
 """The tool loop's model seam, implemented with the router: one model call over a run's journal.
 
-It builds the conversation (the session's earlier turns from their committed steps, the run's
+It builds the conversation (the session's earlier turns from their committed steps, as the
+:class:`Compactor` leaves them: after the session's summary, none for a heartbeat; the run's
 message, then the run's own model calls and tool results), asks the router for ONE call with
 fallback (``complete``), and hands the answer back as a journal entry. Because every call carries the
 whole block history, a fallback to another candidate in the middle of a run continues from the
@@ -19,6 +20,7 @@ from nexus.agent.loop import load_journal
 from nexus.agent.transcript import run_messages
 from nexus.config.schema import ModelRef, NexusConfig
 from nexus.gateway.client_turn import ClientTurn
+from nexus.gateway.compactor import Compactor, system_with_summary
 from nexus.gateway.persona import Persona
 from nexus.models.turn import CallRequest, EventSink, TurnFailed
 from nexus.models.types import ChatMessage, ToolSpec
@@ -35,6 +37,7 @@ class RouterCaller:
         config: NexusConfig,
         run: Run,
         sink: EventSink,
+        compactor: Compactor,
     ) -> None:
         self._router = router
         self._store = store
@@ -43,14 +46,25 @@ class RouterCaller:
         self._run = run
         self._sink = sink
         self._client = ClientTurn.from_json(run.client_turn) if run.client_turn else None
-        self._history = session_history(store, run, config) if self._client is None else ()
+        self._compactor = compactor
+        self._history: tuple[ChatMessage, ...] | None = None if self._client is None else ()
+        self._summary: str | None = None
+
+    async def _earlier(self) -> tuple[ChatMessage, ...]:
+        """Built once per run, at its first model call (compaction may itself call the model)."""
+        if self._history is None:
+            context = await self._compactor.context(self._run)
+            self._summary = context.summary
+            self._history = session_history(self._store, context.history, self._config)
+        return self._history
 
     async def __call__(self, journal: Sequence[j.Entry], tools: list[ToolSpec]) -> j.ModelCalled:
         run = self._run
         pinned_raw = self._store.pinned_model(run.session)
         system = self._persona.system_prompt()
         if self._client is None:
-            messages = (*self._history, *run_messages(run.message, journal))
+            messages = (*await self._earlier(), *run_messages(run.message, journal))
+            system = system_with_summary(self._persona.system_prompt(), self._summary)
         else:  # the client's own conversation and tools; the journal is empty until the model answers
             messages, tools = list(self._client.messages), list(self._client.tools)
             system = "\n\n".join(p for p in (system, self._client.system) if p) or None
@@ -81,10 +95,10 @@ class RouterCaller:
         )
 
 
-def session_history(store: RunStore, run: Run, config: NexusConfig) -> tuple[ChatMessage, ...]:
-    """The session's earlier answered runs, with their tool calls and (cut) results."""
+def session_history(store: RunStore, runs: Sequence[Run], config: NexusConfig) -> tuple[ChatMessage, ...]:
+    """These earlier answered runs, with their tool calls and (cut) results."""
     messages: list[ChatMessage] = []
-    for earlier in store.history(run.session, before_seq=run.seq, turns=config.gateway.history_turns):
+    for earlier in runs:
         journal = load_journal(store, earlier.id)
         messages.extend(
             run_messages(

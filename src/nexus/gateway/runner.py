@@ -19,6 +19,7 @@ from typing import Protocol
 from nexus.agent.loop import ABORT, LoopEnd, ToolLoop
 from nexus.common.logsetup import run_context
 from nexus.config.schema import NexusConfig
+from nexus.gateway.compactor import Compactor
 from nexus.gateway.events import EventBus
 from nexus.gateway.model_caller import RouterCaller
 from nexus.gateway.persona import Persona
@@ -34,6 +35,7 @@ from nexus.models.turn import (
 )
 from nexus.protocol import events as ev
 from nexus.store import Run, RunStatus, RunStore
+from nexus.store.memory import MemoryStore
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,14 @@ class RunExecutor:
         self._config = config
         self._active: dict[str, asyncio.Task[LoopEnd]] = {}
         self._aborted: set[str] = set()
+        self._compactor = Compactor(
+            store=store,
+            memory=MemoryStore(store.conn),
+            router=router,
+            turns=config.gateway.history_turns,
+            budget_chars=config.agent.context_chars,
+            keep_turns=config.agent.compact_keep_turns,
+        )
 
     @property
     def active_runs(self) -> list[str]:
@@ -142,6 +152,7 @@ class RunExecutor:
             config=self._config,
             run=run,
             sink=self._sink(run),
+            compactor=self._compactor,
         )
         started_at = self._store.first_step_at(run.id) or run.started_at or time.time()
         task = asyncio.create_task(

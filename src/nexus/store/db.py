@@ -207,6 +207,26 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (session, upto_seq)
     );
     """,
+    # 6: tool results join the memory index, in the transaction that commits the result step. Only
+    # results that succeeded; never memory_search's own (a search would find its earlier searches).
+    """
+    CREATE TRIGGER steps_memory_tool AFTER INSERT ON run_steps
+    WHEN new.kind = 'tool_result'
+        AND json_extract(new.payload, '$.is_error') IS NOT 1
+        AND json_extract(new.payload, '$.name') IS NOT 'memory_search'
+        AND COALESCE(json_extract(new.payload, '$.content'), '') != '' BEGIN
+        INSERT INTO memory_fts (body, session, run_id, role, created_at)
+        SELECT json_extract(new.payload, '$.content'), runs.session, new.run_id, 'tool', new.created_at
+        FROM runs WHERE runs.id = new.run_id;
+    END;
+    INSERT INTO memory_fts (body, session, run_id, role, created_at)
+        SELECT json_extract(s.payload, '$.content'), r.session, s.run_id, 'tool', s.created_at
+        FROM run_steps s JOIN runs r ON r.id = s.run_id
+        WHERE s.kind = 'tool_result' AND json_extract(s.payload, '$.is_error') IS NOT 1
+            AND json_extract(s.payload, '$.name') IS NOT 'memory_search'
+            AND COALESCE(json_extract(s.payload, '$.content'), '') != ''
+        ORDER BY s.rowid;
+    """,
 )
 
 

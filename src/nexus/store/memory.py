@@ -24,7 +24,7 @@ class Hit:
     session: str
     run_id: str
     role: str
-    """``user`` or ``assistant`` (``tool`` once tool results are indexed)."""
+    """``user``, ``assistant`` or ``tool`` (a tool result that succeeded)."""
     created_at: float
     snippet: str
 
