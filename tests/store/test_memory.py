@@ -131,6 +131,8 @@ def test_tool_results_that_succeeded_are_indexed_but_not_errors_or_searches(
 
 
 def test_tool_results_from_before_the_index_are_indexed_by_the_migration(tmp_path: Path) -> None:
+    from nexus.store.db import MIGRATIONS
+
     path = tmp_path / "s.db"
     runs = RunStore(open_database(path))
     run, _ = runs.accept(session="old", text="hi")
@@ -138,7 +140,7 @@ def test_tool_results_from_before_the_index_are_indexed_by_the_migration(tmp_pat
     conn = runs.conn
     conn.execute("DROP TRIGGER steps_memory_tool")
     conn.execute("DELETE FROM memory_fts WHERE role = 'tool'")
-    conn.execute("PRAGMA user_version=5")
+    conn.execute(f"PRAGMA user_version={len(MIGRATIONS) - 1}")  # as before the tool-results migration
     conn.close()
     (hit,) = MemoryStore(open_database(path)).search("quokka")
     assert hit.role == "tool" and hit.session == "old"

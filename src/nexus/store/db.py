@@ -207,7 +207,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (session, upto_seq)
     );
     """,
-    # 6: tool results join the memory index, in the transaction that commits the result step. Only
+    # 7: tool results join the memory index, in the transaction that commits the result step. Only
     # results that succeeded; never memory_search's own (a search would find its earlier searches).
     """
     CREATE TRIGGER steps_memory_tool AFTER INSERT ON run_steps
