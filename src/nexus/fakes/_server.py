@@ -383,6 +383,38 @@ def split_text(text: str, chunks: int) -> list[str]:
 TokenCheck = Callable[[Mapping[str, str]], bool]
 
 
+class MethodLog:
+    """What a platform fake (Telegram, Slack) knows per API method: how often and when it was called,
+    and the scripted failures its next calls get. Thread-safe: tests read it while the server runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[str, int] = {}
+        self._times: dict[str, list[float]] = {}
+        self._failures: dict[str, list[Any]] = {}
+
+    def script(self, method: str, failures: list[Any]) -> None:
+        with self._lock:
+            self._failures.setdefault(method, []).extend(failures)
+
+    def arrive(self, method: str) -> Any:
+        """Record one call; the scripted failure it gets, or None."""
+        with self._lock:
+            self._calls[method] = self._calls.get(method, 0) + 1
+            self._times.setdefault(method, []).append(time.monotonic())
+            queue = self._failures.get(method)
+            return queue.pop(0) if queue else None
+
+    def count(self, method: str) -> int:
+        with self._lock:
+            return self._calls.get(method, 0)
+
+    def times(self, method: str) -> list[float]:
+        """Monotonic arrival time of every call of ``method``."""
+        with self._lock:
+            return list(self._times.get(method, []))
+
+
 class ThreadedFake:
     """Life cycle shared by every fake: a context manager running ``build_app()`` in a ThreadedServer."""
 

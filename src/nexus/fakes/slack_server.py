@@ -40,7 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from nexus.fakes._server import ThreadedFake, request_params
+from nexus.fakes._server import MethodLog, ThreadedFake, request_params
 
 TEAM_ID = "T0NEXUS01"
 APP_ID = "A0NEXUS01"
@@ -114,9 +114,7 @@ class FakeSlack(ThreadedFake):
         self._sockets: list[_Socket] = []
         self._tickets: set[str] = set()
         self._sent: list[SentMessage] = []
-        self._failures: dict[str, list[Failure]] = {}
-        self._calls: dict[str, int] = {}
-        self._call_times: dict[str, list[float]] = {}
+        self._methods = MethodLog()
         self._ts = 0
         self.connections = 0
         """Sockets ever opened."""
@@ -204,8 +202,7 @@ class FakeSlack(ThreadedFake):
         return event_id
 
     def fail_next(self, method: str, *failures: Failure) -> None:
-        with self._lock:
-            self._failures.setdefault(method, []).extend(failures)
+        self._methods.script(method, list(failures))
 
     def disconnect(self, reason: str) -> None:
         """Send ``disconnect`` with ``reason`` on every open socket; each closes shortly after."""
@@ -234,13 +231,11 @@ class FakeSlack(ThreadedFake):
             return [m for m in self._sent if channel is None or m.channel == channel]
 
     def calls(self, method: str) -> int:
-        with self._lock:
-            return self._calls.get(method, 0)
+        return self._methods.count(method)
 
     def call_times(self, method: str) -> list[float]:
         """Monotonic arrival time of every call of ``method``."""
-        with self._lock:
-            return list(self._call_times.get(method, []))
+        return self._methods.times(method)
 
     def open_sockets(self) -> int:
         with self._lock:
@@ -271,11 +266,7 @@ class FakeSlack(ThreadedFake):
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or str(
             params.get("token") or ""
         )
-        with self._lock:
-            self._calls[method] = self._calls.get(method, 0) + 1
-            self._call_times.setdefault(method, []).append(time.monotonic())
-            queue = self._failures.get(method)
-            failure = queue.pop(0) if queue else None
+        failure: Failure | None = self._methods.arrive(method)
         if failure is not None:
             if failure.status == 429:
                 return JSONResponse(

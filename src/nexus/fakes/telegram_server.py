@@ -30,7 +30,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from nexus.fakes._server import ThreadedFake, pause, request_params
+from nexus.fakes._server import MethodLog, ThreadedFake, pause, request_params
 
 BOT_USERNAME = "nexus_test_bot"
 NOT_MODIFIED = (
@@ -80,9 +80,7 @@ class FakeTelegram(ThreadedFake):
         self._next_update_id = 100_001
         self._message_ids: dict[int, int] = {}
         self._sent: list[SentMessage] = []
-        self._failures: dict[str, list[Failure]] = {}
-        self._calls: dict[str, int] = {}
-        self._call_times: dict[str, list[float]] = {}
+        self._methods = MethodLog()
         self._active: _Poll | None = None
         self._generation = 0
         self.pushed_at: dict[int, float] = {}
@@ -137,8 +135,7 @@ class FakeTelegram(ThreadedFake):
         return update_id
 
     def fail_next(self, method: str, *failures: Failure) -> None:
-        with self._lock:
-            self._failures.setdefault(method, []).extend(failures)
+        self._methods.script(method, list(failures))
 
     # ---- observing
     def sent(self, chat_id: int | None = None) -> list[SentMessage]:
@@ -146,13 +143,11 @@ class FakeTelegram(ThreadedFake):
             return [m for m in self._sent if chat_id is None or m.chat_id == chat_id]
 
     def calls(self, method: str) -> int:
-        with self._lock:
-            return self._calls.get(method, 0)
+        return self._methods.count(method)
 
     def call_times(self, method: str) -> list[float]:
         """Monotonic arrival time of every call of ``method``."""
-        with self._lock:
-            return list(self._call_times.get(method, []))
+        return self._methods.times(method)
 
     def pending_updates(self) -> int:
         with self._lock:
@@ -167,11 +162,7 @@ class FakeTelegram(ThreadedFake):
             params = await request_params(request)
         except ClientDisconnect:
             return Response(status_code=499)  # the client gave up mid-request (e.g. it was stopped)
-        with self._lock:
-            self._calls[method] = self._calls.get(method, 0) + 1
-            self._call_times.setdefault(method, []).append(time.monotonic())
-            queue = self._failures.get(method)
-            failure = queue.pop(0) if queue else None
+        failure: Failure | None = self._methods.arrive(method)
         if failure is not None:
             return _error(failure.status, failure.description, retry_after=failure.retry_after)
         handler = {
