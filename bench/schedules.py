@@ -97,6 +97,7 @@ async def jitter(jobs: int, seconds: float, home: Path, *, burst: bool) -> None:
     runtime.scheduler.fire_due = measured_fire  # type: ignore[method-assign]
     runtime.scheduler._submit = measured_submit
     await runtime.start()
+    runtime.scheduler.start()  # as assemble.serve does, once the channels are up
     await asyncio.sleep(seconds + 10 - (time.time() - now))
     await runtime.close()
     fires = len(lags)

@@ -189,14 +189,14 @@ def models_down_alert(
     )
 
 
-def approval_alert(*, approval_id: str, command: str, expires_at: float, now: float) -> Alert:
+def approval_alert(*, approval_id: str, question: str, expires_at: float, now: float) -> Alert:
     """A tool call waits for the owner: one alert per approval (its id is the subject)."""
     minutes = max(0, round((expires_at - now) / 60))
     return Alert(
         AlertKind.APPROVAL_PENDING,
         approval_id,
         "warning",
-        f"the assistant waits for your approval to run `{command}` (expires in {minutes} min)",
+        f"the assistant waits for your approval to {question} (expires in {minutes} min)",
         f"`nexus approve {approval_id}` or `nexus deny {approval_id}`",
         now,
     )

@@ -242,7 +242,8 @@ async def test_a_tool_approval_is_asked_and_answered_in_the_chat(
     typing_before = fake_tg.calls("sendChatAction")
     fake_tg.push_message(chat_id=OWNER, text=f"/approve {approval_id}")
     await until(
-        lambda: any(m.text.startswith("Approved: `echo pushed`") for m in fake_tg.sent(OWNER)), what="ack"
+        lambda: any(m.text.startswith("Approved: run `echo pushed` in ") for m in fake_tg.sent(OWNER)),
+        what="ack",
     )
     await until(
         lambda: any(m.text == "Pushed your backup." for m in fake_tg.sent(OWNER)), what="final answer"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nexus.agent.journal import ToolCall, Verdict
-from nexus.agent.policy import approval_subject, judge
+from nexus.agent.policy import approval_question, approval_subject, judge
 from nexus.agent.registry import ToolRegistry
 from nexus.agent.tools import builtin_tools
 from nexus.config.schema import ToolsConfig
@@ -81,4 +81,8 @@ def test_schedule_is_gated_like_exec_and_memory_search_only_reads(
 
 def test_the_owner_is_asked_about_the_exact_job(tmp_path: Path) -> None:
     subject = approval_subject(ToolCall("1", "schedule", ADD), cwd=tmp_path)
-    assert subject["command"] == "schedule add every='1d' message='water' name='p'"
+    assert subject == {"schedule": "add", "job": {"every": "1d", "message": "water", "name": "p"}}
+    assert (
+        approval_question(subject)
+        == "add the scheduled job 'p' (every 1d, answers to the log) that will ask: 'water'"
+    )

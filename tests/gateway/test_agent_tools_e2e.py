@@ -75,4 +75,4 @@ def test_under_the_default_policy_scheduling_waits_for_the_owner(
         conn.close()
     assert run["status"] != "done" and jobs == 0
     ((tool, status, subject),) = rows
-    assert tool == "schedule" and status == "pending" and "schedule add every='1h'" in subject
+    assert tool == "schedule" and status == "pending" and '"every": "1h"' in subject

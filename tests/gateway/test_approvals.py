@@ -51,7 +51,7 @@ def test_approvals_survive_a_crash_and_are_answered_once(tmp_path: Path) -> None
         assert listed.returncode == 0, listed.stderr
         assert (
             push.id in listed.stdout
-            and "command: git push" in listed.stdout
+            and "to run `git push` in" in listed.stdout
             and "nexus approve ID" in listed.stdout
         )
         rows = json.loads(_cli(gw, "approvals", "--json").stdout)
@@ -59,14 +59,14 @@ def test_approvals_survive_a_crash_and_are_answered_once(tmp_path: Path) -> None
 
         approved = _cli(gw, "approve", push.id)
         assert approved.returncode == 0, approved.stderr
-        assert f"{push.id}: approved (git push)" in approved.stdout
+        assert f"{push.id}: approved (to run `git push` in /w)" in approved.stdout
 
         gw.restart()  # kill -9 and start again: the rows and their ids are still there
         after = json.loads(_cli(gw, "approvals", "--all", "--json").stdout)
         assert {r["id"]: r["status"] for r in after} == {push.id: "approved", wipe.id: "pending"}
 
         denied = _cli(gw, "deny", wipe.id)
-        assert denied.returncode == 0 and "denied (rm -rf build)" in denied.stdout
+        assert denied.returncode == 0 and "denied (to run `rm -rf build` in /w)" in denied.stdout
         again = _cli(gw, "approve", wipe.id)
         assert again.returncode == 1 and "already denied" in again.stderr
         unknown = _cli(gw, "deny", "apr_nothing")

@@ -55,7 +55,7 @@ async def test_announced_in_the_chat_and_answered_by_a_reply(gateway: RunningGat
         session="telegram:42", text=f"/approve {approval.id}", channel="telegram", sender="7"
     )
     answered = await runtime.wait_run(reply.id, 10)
-    assert answered is not None and answered.answer == f"Approved: `git push` ({approval.id})."
+    assert answered is not None and answered.answer == f"Approved: run `git push` in /w ({approval.id})."
     current = runtime.approvals.get(approval.id)
     assert current.status is ApprovalStatus.APPROVED and current.decided_by == "telegram:7"
 

@@ -73,3 +73,12 @@ def test_failures_push_the_next_slot_past_the_pause_and_alert_at_the_threshold()
         2_010,
         False,
     )
+
+
+@pytest.mark.parametrize("policy", list(CatchUp))
+def test_a_due_time_off_the_grid_moves_to_the_grids_next_slot_instead_of_staying_due(policy: CatchUp) -> None:
+    # next_due 1_013 is not a slot of "every 10 s from 1_000" (an edited anchor, a clock step): before
+    # the fix the plan kept 1_013, so the job stayed due and the scheduler polled every 250 ms
+    decided = plan(EVERY_10, due=1_013, now=1_015.5, anchor=ANCHOR, policy=policy)
+    assert decided == type(decided)((), 0, 1_020)
+    assert plan(EVERY_10, due=1_013, now=1_020.01, anchor=ANCHOR, policy=policy).fire == (1_020,)

@@ -40,13 +40,13 @@ def main() -> None:
         print(fired, flush=True)
         return
     if mode == "crash-before-commit":
-        original = cron_module.insert_run
+        original = cron_module.insert_new_runs
 
         def insert_then_die(*args: object, **kwargs: object) -> object:
             original(*args, **kwargs)  # type: ignore[arg-type]
             os._exit(9)
 
-        cron_module.insert_run = insert_then_die  # type: ignore[assignment]
+        cron_module.insert_new_runs = insert_then_die  # type: ignore[assignment]
     scheduler = Scheduler(
         cron=store,
         lease=Lease(conn, "scheduler"),  # holder host:pid: seen dead after the crash

@@ -12,7 +12,7 @@ import pytest
 from nexus.gateway.scheduler import Scheduler
 from nexus.schedule import define_job
 from nexus.store import RunStatus, RunStore, open_database
-from nexus.store.cron import CronStore, DuplicateJob, Lease
+from nexus.store.cron import CronStore, DuplicateJob, FireRequest, Lease
 
 WORKER = Path(__file__).with_name("cron_worker.py")
 
@@ -156,3 +156,56 @@ def test_the_lease_is_taken_over_when_it_expires_or_its_holder_died(tmp_path: Pa
     assert dead.acquire() and dead.current() == "host:3:c"
     dead.release()
     assert dead.current() is None and first.acquire()
+
+
+def _scheduler(conn: object, clock: Clock, holder: str, submitted: list[str], tmp_path: Path) -> Scheduler:
+    return Scheduler(
+        cron=CronStore(conn, now=clock),  # type: ignore[arg-type]
+        lease=Lease(conn, "scheduler", holder=holder, holder_dead=lambda h: False),  # type: ignore[arg-type]
+        submit=lambda r: submitted.append(r.message),
+        workspace=tmp_path,
+        clock=clock,
+    )
+
+
+def test_a_batch_that_meets_another_scheduler_falls_back_job_by_job_and_fires_each_slot_once(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "state.db"
+    clock = Clock(10_000.0)
+    setup = CronStore(open_database(db), now=clock)
+    for name in ("a", "b", "c"):
+        setup.add(define_job(name=name, every="10s", message=name))
+    clock.now = 10_010.2
+    first, second = (CronStore(open_database(db), now=clock) for _ in range(2))
+    seen = second.due(clock.now)  # both read the same three due jobs
+    fired_first = first.fire_all([FireRequest(job, (10_010,), 10_020) for job in first.due(clock.now)[:2]])
+    assert [f.job for f in fired_first] == ["a", "b"]  # a batch: a and b in one transaction
+    fired_second = second.fire_all([FireRequest(job, (10_010,), 10_020) for job in seen])
+    assert [f.job for f in fired_second] == ["c"]  # contended batch, retried one by one: only c is left
+    assert sorted(job for job, _slot, _run in fires(db)) == ["a", "b", "c"]
+    assert all(f.run is not None and f.run.message == f.job for f in fired_first + fired_second)
+
+
+def test_a_plan_read_before_the_slot_is_dropped_when_a_job_was_edited_meanwhile(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    clock = Clock(10_000.0)
+    submitted: list[str] = []
+    scheduler = _scheduler(open_database(db), clock, "host:1:a", submitted, tmp_path)
+    scheduler.cron.add(define_job(name="a", every="10s", message="old"))
+    scheduler.cron.add(define_job(name="b", every="10s", message="b"))
+    clock.now = 10_009.8
+    scheduler.prepare(10_010)
+    # another process (`nexus cron add --replace`) changes a's message before the slot
+    CronStore(open_database(db), now=lambda: 10_000.0).add(
+        define_job(name="a", every="10s", message="new"), replace=True
+    )
+    clock.now = 10_010.01
+    scheduler.tick()
+    assert sorted(submitted) == ["b", "new"]
+    # unchanged: the plan read ahead is the one that fires
+    clock.now = 10_019.8
+    scheduler.prepare(10_020)
+    prepared = scheduler._prepared
+    clock.now = 10_020.01
+    assert scheduler._take_prepared(clock.now) is prepared[2]  # type: ignore[index]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nexus.agent import journal as j
-from nexus.agent.policy import GATED, approval_subject, judge
+from nexus.agent.policy import GATED, approval_question, approval_subject, judge
 from nexus.agent.process import reap_leftover
 from nexus.agent.registry import ToolRegistry, ToolSpec
 from nexus.agent.tool import ToolContext, ToolError, ToolResult, clip, summarize
@@ -312,7 +312,7 @@ class ToolLoop:
                     run_id=run_id,
                     session=approval.session or self._session,
                     tool=call.name,
-                    summary=summarize(approval.subject.get("command") or call.input, 200),
+                    summary=summarize(approval_question(approval.subject), 200),
                     expires_at=approval.expires_at,
                 )
             )

@@ -13,6 +13,7 @@ are refused as ``exec`` would be (no allow pattern covers them). ``memory_search
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,28 @@ def approval_subject(call: ToolCall, *, cwd: Path) -> dict[str, Any]:
     """What the owner is asked about, exactly: the approval is bound to this."""
     args = call.input if isinstance(call.input, dict) else {}
     if call.name == "schedule":
-        shown = " ".join(f"{k}={v!r}" for k, v in sorted(args.items()) if k != "action")
-        return {"command": f"schedule {args.get('action')} {shown}".strip(), "cwd": str(cwd)}
+        job = {key: value for key, value in sorted(args.items()) if key != "action"}
+        return {"schedule": args.get("action"), "job": job}
     return {"command": args.get("command"), "cwd": str(cwd)}
+
+
+def approval_question(subject: Mapping[str, Any]) -> str:
+    """The approval in words, the same on every channel, alert and command ("... to <this>?")."""
+    if "schedule" in subject:
+        job = subject.get("job") or {}
+        name = job.get("name")
+        if subject["schedule"] == "remove":
+            return f"remove the scheduled job {name!r}"
+        if job.get("every"):
+            when = f"every {job['every']}"
+        elif job.get("cron"):
+            when = f"on cron `{job['cron']}`"
+        else:
+            when = f"once at {job.get('at')}"
+        zone = f" {job['tz']}" if job.get("tz") else ""
+        deliver = job.get("deliver") or "the log"
+        return f"add the scheduled job {name!r} ({when}{zone}, answers to {deliver}) that will ask: {job.get('message')!r}"
+    return f"run `{subject.get('command')}` in {subject.get('cwd')}"
 
 
 def judge(call: ToolCall, *, registry: ToolRegistry, settings: ToolsConfig) -> Judgement:

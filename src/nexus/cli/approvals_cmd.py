@@ -32,6 +32,8 @@ def approvals(
     if not rows:
         typer.echo("no tool call is waiting for approval")
         return
+    from nexus.agent.policy import approval_question
+
     now = time.time()
     for row in rows:
         subject = row.get("subject") or {}
@@ -42,8 +44,7 @@ def approvals(
             else row.get("status")
         )
         typer.echo(f"{row['id']}  {row.get('tool')}  {when}  session {row.get('session') or '-'}")
-        typer.echo(f"    command: {subject.get('command')}")
-        typer.echo(f"    in:      {subject.get('cwd')}")
+        typer.echo(f"    to {approval_question(subject)}")
     if any(r.get("status") == "pending" for r in rows):
         typer.echo("answer with `nexus approve ID` or `nexus deny ID`")
 
@@ -57,9 +58,11 @@ def deny(approval_id: str = typer.Argument(..., help="The id `nexus approvals` s
 
 
 def _answer(approval_id: str, *, approve: bool) -> None:
+    from nexus.agent.policy import approval_question
+
     verb = "approve" if approve else "deny"
     row = _call(verb, lambda gw: gw.answer_approval(approval_id, approve=approve))
-    typer.echo(f"{row.get('id')}: {row.get('status')} ({(row.get('subject') or {}).get('command')})")
+    typer.echo(f"{row.get('id')}: {row.get('status')} (to {approval_question(row.get('subject') or {})})")
 
 
 def _call(what: str, action: Any) -> Any:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from nexus.agent.policy import approval_question
 from nexus.alerts import (
     Alert,
     Alerter,
@@ -93,7 +94,7 @@ class AlertWatcher:
         )
         waiting = [
             approval_alert(
-                approval_id=a.id, command=str(a.subject.get("command")), expires_at=a.expires_at, now=now
+                approval_id=a.id, question=approval_question(a.subject), expires_at=a.expires_at, now=now
             )
             for a in self._runtime.approvals.pending()
         ]

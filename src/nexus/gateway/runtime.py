@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from nexus import __version__
 from nexus.agent.loop import ApprovalBell, ToolLoop, resolved_event
+from nexus.agent.policy import approval_question
 from nexus.channels.base import WebhookRequest, WebhookResponse
 from nexus.common.paths import NexusPaths
 from nexus.config.schema import NexusConfig
@@ -295,8 +296,7 @@ class GatewayRuntime:
             answered = self.answer_approval(
                 approval_id, approve=approve, by=f"{run.channel}:{run.sender or '-'}"
             )
-            command = answered.subject.get("command")
-            text = f"{'Approved' if approve else 'Denied'}: `{command}` ({approval_id})."
+            text = f"{'Approved' if approve else 'Denied'}: {approval_question(answered.subject)} ({approval_id})."
         except (ApprovalClosed, ApprovalNotFound) as exc:
             text = f"Nothing changed: {exc}."
         self.store.claim(run.id)

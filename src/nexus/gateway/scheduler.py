@@ -10,6 +10,12 @@ fires with their runs in one transaction (``CronStore.fire``); the runs then joi
 lane like any message. It sleeps until the next slot, at most ``max_idle_s``, so jobs written by
 ``nexus cron add`` from another process are seen within a second.
 
+Jitter: reading and planning 1,000 jobs due on the same second costs as much as committing their
+fires, so the loop wakes ``lead_s`` before a slot, reads and plans it, sleeps to the slot and only
+commits there. The plan is dropped (read again at the slot) when any job was edited meanwhile, here
+or by another process; a job whose next slot moved meanwhile (a failure's backoff) fails the
+commit's compare-and-set and is planned again at its new slot.
+
 When a fire's run ends, the outcome is recorded (failure backoff, alert after repeated failures) and
 its answer queued to the job's ``deliver`` chat in the same transaction; at start, fires whose runs
 ended while the gateway was down are settled the same way.
@@ -45,6 +51,7 @@ class Scheduler:
         alert: Callable[[Outcome], None] = lambda outcome: None,
         clock: Callable[[], float] = time.time,
         max_idle_s: float = 1.0,
+        lead_s: float = 0.25,
     ) -> None:
         self.cron = cron
         self.lease = lease
@@ -53,6 +60,8 @@ class Scheduler:
         self._alert = alert
         self._clock = clock
         self._max_idle = max_idle_s
+        self._lead = lead_s
+        self._prepared: tuple[int, tuple[int, int], list[FireRequest]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._renewed_at = -1e18
         self.holding = False
@@ -81,10 +90,26 @@ class Scheduler:
             self._renewed_at = now
         if not self.holding:
             return []
-        requests = [request for job in self.cron.due(now) for request in self._requests(job, now)]
+        requests = self._take_prepared(now)
+        if requests is None:
+            requests = [request for job in self.cron.due(now) for request in self._requests(job, now)]
         fired = self.cron.fire_all(requests, text=self._text) if requests else []
         self.fired_total += len(fired)
         return fired
+
+    def prepare(self, slot: int) -> None:
+        """Read and plan what fires at ``slot`` ahead of it (see the module's note on jitter)."""
+        token = self.cron.edit_token()
+        self._prepared = slot, token, [r for job in self.cron.due(slot) for r in self._requests(job, slot)]
+
+    def _take_prepared(self, now: float) -> list[FireRequest] | None:
+        prepared, self._prepared = self._prepared, None
+        if prepared is None:
+            return None
+        slot, token, requests = prepared
+        if int(now) != slot or self.cron.edit_token() != token:
+            return None  # woke in another second, or a job changed: plan from what is stored now
+        return requests
 
     def _requests(self, job: Job, now: float) -> list[FireRequest]:
         requests: list[FireRequest] = []
@@ -171,6 +196,11 @@ class Scheduler:
             try:
                 self.tick()
                 wait = self.next_wake_in() if self.holding else self.lease.ttl_s / 3
+                due = self.cron.next_wake() if self.holding else None
+                if due is not None and wait > self._lead and due - self._clock() <= wait + 1e-3:
+                    await asyncio.sleep(wait - self._lead)
+                    self.prepare(int(due))
+                    wait = max(0.0, due - self._clock())
             except Exception:
                 log.exception("scheduler pass failed; trying again in a second")
                 wait = 1.0

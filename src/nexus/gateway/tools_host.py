@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from nexus.agent.environment import known_secrets, scrub_environment
 from nexus.agent.loop import ToolWorld
+from nexus.agent.policy import approval_question
 from nexus.agent.registry import ToolRegistry
 from nexus.agent.tools import builtin_tools
 from nexus.agent.workspace import Workspace
@@ -36,7 +37,7 @@ REPLY = re.compile(r"^\s*/?(approve|deny)\s+(apr_[0-9a-f]{6,32})\s*$", re.IGNORE
 LOCAL_CHANNELS = frozenset({"api", "ws", "openai"})
 
 ASK_TEXT = (
-    "Approval needed ({id}): run `{command}` in {cwd}?\n"
+    "Approval needed ({id}): {question}?\n"
     "Reply /approve {id} or /deny {id} (or `nexus approve {id}`); it expires in {minutes} min."
 )
 
@@ -100,8 +101,7 @@ def announce_in_chats(bus: EventBus, conn: sqlite3.Connection) -> None:
             minutes = max(1, round((approval.expires_at - approval.created_at) / 60))
             text = ASK_TEXT.format(
                 id=approval.id,
-                command=approval.subject.get("command"),
-                cwd=approval.subject.get("cwd"),
+                question=approval_question(approval.subject),
                 minutes=minutes,
             )
             outbox.enqueue(

@@ -4,7 +4,7 @@ and the assistant's ``schedule`` tool. Each problem names the field and shows an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from nexus.schedule.plan import CatchUp
 from nexus.schedule.spec import Schedule, ScheduleError, parse_schedule
@@ -26,6 +26,10 @@ class JobDefinition:
     @property
     def deliver_text(self) -> str | None:
         return format_deliver(self.deliver)
+
+    def same_definition(self, other: JobDefinition) -> bool:
+        """Both define the same job (whatever else a stored :class:`Job` keeps about itself)."""
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(JobDefinition))
 
 
 def format_deliver(deliver: tuple[str, str] | None) -> str | None:

@@ -65,8 +65,9 @@ def plan(
         every_slot = count_slots(schedule, after=due - 1, until=until, anchor=anchor, limit=MAX_LISTED)
         slots, total = every_slot[:MAX_CATCH_UP], len(every_slot)
         latest = every_slot[-1] if every_slot else 0
-    if not slots:
-        return Plan((), 0, due)
+    if not slots:  # ``due`` is off the schedule's grid (an edited anchor, a clock step): wait for
+        # the grid's next slot instead of staying due, which would keep the scheduler polling
+        return Plan((), 0, next_slot(schedule, after=due - 1, anchor=anchor))
     following = next_slot(schedule, after=max(latest, until), anchor=anchor)
     if policy is CatchUp.ALL:
         return Plan(tuple(slots), total - len(slots), following)

@@ -20,9 +20,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from nexus.schedule import CatchUp, JobDefinition, Kind, Schedule, after_outcome, next_slot, parse_duration
-from nexus.schedule.job import format_deliver, parse_deliver
+from nexus.schedule.job import parse_deliver
 from nexus.store.db import StoreError, transaction
-from nexus.store.runs import Run, insert_run, new_run_id
+from nexus.store.runs import NewRun, Run, insert_new_runs, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,9 @@ class JobNotFound(StoreError):
 
 
 @dataclass(frozen=True)
-class Job:
-    name: str
-    schedule: Schedule
-    message: str
-    session: str
-    deliver: tuple[str, str] | None
-    catch_up: CatchUp
+class Job(JobDefinition):
+    """A stored job: its definition plus what the scheduler keeps about it."""
+
     source: str
     anchor: int
     next_due: int | None
@@ -53,10 +49,6 @@ class Job:
     failures: int
     last_error: str | None
     created_at: float
-
-    @property
-    def deliver_text(self) -> str | None:
-        return format_deliver(self.deliver)
 
 
 @dataclass(frozen=True)
@@ -95,6 +87,59 @@ class Outcome:
     """True when ``text`` went to the channel outbox (else it goes to the log)."""
 
 
+_CLAIM = "UPDATE cron_jobs SET next_due = ?, updated_at = ? WHERE name = ? AND next_due IS ?"
+"""Compare-and-set of a job's next slot: the claim of its due slots by one scheduler."""
+_INSERT_FIRE = (
+    "INSERT OR IGNORE INTO cron_fires (job, scheduled_for, manual, missed, run_id, status, fired_at,"
+    " outcome_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class _Contended(StoreError):
+    """A job of a batch was claimed, or one of its slots fired, by someone else."""
+
+
+@dataclass(frozen=True)
+class _PlannedFire:
+    job: Job
+    slot: int
+    folded: int
+    body: str | None
+    """The run's message; None: the fire is recorded as skipped and starts no run."""
+    run_id: str | None
+
+    def row(self, now: float, *, manual: bool) -> tuple[object, ...]:
+        skipped = self.body is None
+        status = "skipped" if skipped else "fired"
+        return (
+            self.job.name,
+            self.slot,
+            int(manual),
+            self.folded,
+            self.run_id,
+            status,
+            now,
+            now if skipped else None,
+        )
+
+    def new_run(self) -> NewRun:
+        assert self.body is not None and self.run_id is not None
+        key = f"cron:{self.job.name}:{self.slot}"
+        return NewRun(self.run_id, self.job.session, self.body, CRON_CHANNEL, self.job.name, key)
+
+
+def _planned(request: FireRequest, build: Callable[[Job, int, int], str | None]) -> list[_PlannedFire]:
+    """The request's slots with their messages; missed slots are counted on the last one."""
+    planned = []
+    for index, slot in enumerate(request.slots):
+        folded = request.missed if index == len(request.slots) - 1 else 0
+        body = build(request.job, slot, folded)
+        planned.append(
+            _PlannedFire(request.job, slot, folded, body, new_run_id() if body is not None else None)
+        )
+    return planned
+
+
 _JOB_COLUMNS = (
     "name, kind, expr, tz, message, session, deliver, catch_up, source, anchor, next_due, "
     "run_requested_at, failures, last_error, created_at"
@@ -127,9 +172,20 @@ class CronStore:
     def __init__(self, conn: sqlite3.Connection, *, now: Callable[[], float] = time.time) -> None:
         self._conn = conn
         self._now = now
+        self._edits = 0
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self._conn)
+
+    def _edit(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A transaction that changes what a job is (not just its next slot)."""
+        self._edits += 1
+        return transaction(self._conn)
+
+    def edit_token(self) -> tuple[int, int]:
+        """Changes when a job is added, replaced, removed or asked to run, here or by another process
+        (SQLite's ``data_version``): a plan read before a slot is still good while this stays equal."""
+        return self._edits, self._conn.execute("PRAGMA data_version").fetchone()[0]
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -138,7 +194,7 @@ class CronStore:
         now = self._now()
         anchor = int(now)
         first = next_slot(definition.schedule, after=anchor, anchor=anchor)
-        with self._tx() as conn:
+        with self._edit() as conn:
             existing = conn.execute(
                 "SELECT source FROM cron_jobs WHERE name = ?", (definition.name,)
             ).fetchone()
@@ -180,7 +236,7 @@ class CronStore:
         added: list[str] = []
         for name, definition in wanted.items():
             job = current.get(name)
-            if job is not None and _same(job, definition):
+            if job is not None and job.same_definition(definition):
                 continue
             other = self.get(name)
             if other is not None and other.source != source:
@@ -196,7 +252,7 @@ class CronStore:
         return added, removed
 
     def remove(self, name: str) -> bool:
-        with self._tx() as conn:
+        with self._edit() as conn:
             gone = conn.execute("DELETE FROM cron_jobs WHERE name = ?", (name,)).rowcount
             conn.execute("DELETE FROM cron_fires WHERE job = ?", (name,))
         return gone == 1
@@ -211,7 +267,7 @@ class CronStore:
 
     def request_run(self, name: str) -> Job:
         """Ask the scheduler to fire ``name`` now (``nexus cron run``); it does within a second."""
-        with self._tx() as conn:
+        with self._edit() as conn:
             changed = conn.execute(
                 "UPDATE cron_jobs SET run_requested_at = ?, updated_at = ? WHERE name = ?",
                 (self._now(), self._now(), name),
@@ -264,13 +320,40 @@ class CronStore:
         now = self._now()
         try:
             with self._tx() as conn:
+                if len(requests) > 1 and all(r.manual_at is None for r in requests):
+                    return self._fire_batch(conn, requests, build, now)
                 return [one for request in requests for one in self._fire_one(conn, request, build, now)]
         except Exception:
             if len(requests) == 1:
                 log.exception("cron job %s could not fire; it stays due", requests[0].job.name)
                 return []
-        # one job broke the batch (rolled back whole): fire the others one by one, so they still do
+        # one job broke the batch, or another scheduler claimed one of them (rolled back whole):
+        # fire them one by one, each with its own compare-and-set, so the others still fire
         return [one for request in requests for one in self.fire_all([request], text=text)]
+
+    def _fire_batch(
+        self,
+        conn: sqlite3.Connection,
+        requests: Sequence[FireRequest],
+        build: Callable[[Job, int, int], str | None],
+        now: float,
+    ) -> list[Fired]:
+        """Every request claimed and fired in a few statements (a burst of 1,000 jobs on one second
+        commits in ~40 ms instead of ~110); any contention raises, and :meth:`fire_all` goes job by job."""
+        claimed = conn.executemany(
+            _CLAIM, [(request.next_due, now, request.job.name, request.job.next_due) for request in requests]
+        ).rowcount
+        planned = [one for request in requests for one in _planned(request, build)]
+        inserted = conn.executemany(_INSERT_FIRE, [one.row(now, manual=False) for one in planned]).rowcount
+        if claimed != len(requests) or inserted != len(planned):
+            raise _Contended("another scheduler fired part of this batch")
+        runs = iter(
+            insert_new_runs(conn, [one.new_run() for one in planned if one.body is not None], now=now)
+        )
+        return [
+            Fired(one.job.name, one.slot, next(runs) if one.body is not None else None, one.folded, False)
+            for one in planned
+        ]
 
     def _fire_one(
         self,
@@ -286,49 +369,16 @@ class CronStore:
                 (job.name, manual_at),
             ).rowcount
         else:
-            claimed = conn.execute(
-                "UPDATE cron_jobs SET next_due = ?, updated_at = ? WHERE name = ? AND next_due IS ?",
-                (request.next_due, now, job.name, job.next_due),
-            ).rowcount
+            claimed = conn.execute(_CLAIM, (request.next_due, now, job.name, job.next_due)).rowcount
         if not claimed:
             return []
         fired: list[Fired] = []
         manual = manual_at is not None
-        for index, slot in enumerate(request.slots):
-            folded = request.missed if index == len(request.slots) - 1 else 0
-            body = build(job, slot, folded)
-            run_id = new_run_id() if body is not None else None
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO cron_fires (job, scheduled_for, manual, missed, run_id, status, fired_at,"
-                " outcome_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job.name,
-                    slot,
-                    int(manual),
-                    folded,
-                    run_id,
-                    "skipped" if body is None else "fired",
-                    now,
-                    now if body is None else None,
-                ),
-            ).rowcount
-            if not inserted:
+        for one in _planned(request, build):
+            if not conn.execute(_INSERT_FIRE, one.row(now, manual=manual)).rowcount:
                 continue  # this slot fired already (another scheduler, or before a restart)
-            if body is None:
-                fired.append(Fired(job.name, slot, None, folded, manual))
-                continue
-            run, _ = insert_run(
-                conn,
-                session=job.session,
-                text=body,
-                channel=CRON_CHANNEL,
-                sender=job.name,
-                idempotency_key=f"cron:{job.name}:{slot}",
-                now=now,
-                run_id=run_id,
-                known_new=True,
-            )
-            fired.append(Fired(job.name, slot, run, folded, manual))
+            run = insert_new_runs(conn, [one.new_run()], now=now)[0] if one.body is not None else None
+            fired.append(Fired(job.name, one.slot, run, one.folded, manual))
         return fired
 
     def fire_of_run(self, run_id: str) -> tuple[str, int] | None:
@@ -398,16 +448,6 @@ class CronStore:
             " WHERE job = ? ORDER BY scheduled_for DESC LIMIT ?",
             (job, limit),
         ).fetchall()
-
-
-def _same(job: Job, definition: JobDefinition) -> bool:
-    return (
-        job.schedule == definition.schedule
-        and job.message == definition.message
-        and job.session == definition.session
-        and job.deliver == definition.deliver
-        and job.catch_up == definition.catch_up
-    )
 
 
 # -- the lease: one scheduler per home ------------------------------------------------------------

