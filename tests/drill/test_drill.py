@@ -50,7 +50,7 @@ def results(owner: NexusPaths) -> Iterator[dict[str, Result]]:
     yield {r.name: r for r in done}
 
 
-@pytest.mark.parametrize("name", [s.name for s in SCENARIOS if s.name != "tool_crash"])
+@pytest.mark.parametrize("name", [s.name for s in SCENARIOS])
 def test_scenario_meets_its_budget(results: dict[str, Result], name: str) -> None:
     result = results[name]
     if not result.available:
@@ -62,11 +62,12 @@ def test_scenario_meets_its_budget(results: dict[str, Result], name: str) -> Non
     assert result.restored_s <= result.budget.restored_s and result.truth_s <= result.budget.truth_s
 
 
-def test_the_tool_crash_scenario_says_it_is_not_available_rather_than_passing(
+def test_a_tool_call_cut_by_kill_9_ran_once_and_the_model_was_told_it_was_interrupted(
     results: dict[str, Result],
 ) -> None:
     result = results["tool_crash"]
-    assert result.ok is None and "not available" in result.note
+    assert result.ok, result.misses
+    assert "ran 1 time(s)" in result.note and "interrupted" in result.cause
 
 
 def test_the_owner_is_never_paged_by_a_drill(results: dict[str, Result], owner: NexusPaths) -> None:

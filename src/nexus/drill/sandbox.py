@@ -10,7 +10,9 @@ fake model APIs, OAuth endpoint and Telegram from :mod:`nexus.fakes`, and the ow
   alert timings are shortened (``models_down_after_s`` <= 2 s, ``check_interval_s`` <= 0.5 s) and the
   alert history is emptied before each scenario, so each scenario's alert shows within the drill;
 - ``[gateway]``, ``[models]`` and ``[supervisor]`` stay the owner's: the recovery measured is the
-  owner's.
+  owner's;
+- ``[tools] exec = "allow"``: only the fake model asks for tools, and only for what a scenario
+  scripts (``tool_crash``: one command in the sandbox's own workspace), so no approval is awaited.
 
 The gateway is driven from outside only: ``nexus up --background`` / ``nexus down`` subprocesses
 (``HOME`` and ``NEXUS_HOME`` inside the sandbox), its HTTP API, and the files under ``run/``.
@@ -120,6 +122,7 @@ def sandbox_config(
             table["api_key_env"] = "NEXUS_DRILL_OPENAI_KEY"
         providers[name] = table
     config["providers"] = providers
+    config["tools"] = {"exec": "allow"}
     config["channels"] = {
         "telegram": {
             "api_base": telegram_api,

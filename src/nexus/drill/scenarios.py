@@ -15,11 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
+from nexus.agent.workspace import Workspace
 from nexus.drill import faults
 from nexus.drill.report import Budget, Result, judge
 from nexus.drill.sandbox import OAUTH_PROFILE, OWNER_CHAT, Sandbox, wait_for
 from nexus.drill.traffic import Tally, Traffic, first_answer_after
-from nexus.fakes.anthropic_server import Error
+from nexus.fakes.anthropic_server import Error, FakeToolCall, ToolUse
 
 SETTLE_S = 60.0
 
@@ -428,11 +431,73 @@ def channel_deaf(box: Sandbox) -> Result:
     )
 
 
+TOOL_MARK = "drill-tool-crash.log"
+"""Written by the drill's ``exec`` call in the sandbox's workspace: one line per time it really ran."""
+
+
 def tool_crash(box: Sandbox) -> Result:
-    return Result(
-        "tool_crash",
-        available=False,
-        note="not available yet: tool calls landed on main after this drill was written; no scenario for them yet",
+    """kill -9 while an ``exec`` call runs (its side effect done, the command still running): the
+    resumed run must report the call as interrupted to the model and never run it again."""
+    provider, model = _primary(box)
+    fake = _fake_for(box, provider)
+    box.settle_ready(timeout=60)
+    mark = Workspace.for_home(box.paths).root / TOOL_MARK
+    mark.unlink(missing_ok=True)
+    command = f"echo ran >> {TOOL_MARK} && sleep 60"
+    fake.script(model, ToolUse(calls=(FakeToolCall("exec", {"command": command}),)))  # then: echo
+    budget = Budget(restored_s=restart_budget(box), truth_s=restart_budget(box))
+    sent = box.http().post(
+        "/api/messages", json={"session": "drill:tool_crash", "text": "run the drill's tool"}
+    )
+    run_id = sent.json().get("run_id") if sent.status_code == 202 else None
+
+    def times_ran() -> int:
+        return mark.read_text(encoding="utf-8").count("ran") if mark.exists() else 0
+
+    if run_id is None or not wait_for(times_ran, timeout=30, poll=0.02):
+        fake.reset()
+        return judge(
+            Result(
+                "tool_crash",
+                lost=1,
+                sent=1,
+                budget=budget,
+                note=f"the tool never ran (HTTP {sent.status_code})",
+            )
+        )
+    generation, pid = box.generation(), box.gateway_pid()
+    assert pid, "no ready gateway to kill"
+    t0 = time.time()
+    faults.kill(pid)
+
+    def finished() -> dict[str, Any] | None:
+        try:
+            run = box.http().get(f"/api/runs/{run_id}", timeout=2.0).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        return run if run.get("status") in ("done", "failed") else None
+
+    run = wait_for(finished, timeout=budget.restored_s + 30, poll=0.05)
+    restored_s = round(time.time() - t0, 3) if run else None
+    answer = str((run or {}).get("text") or "")
+    interrupted = "interrupted" in answer and "not run again" in answer
+    time.sleep(0.5)  # a second run of the command would show here
+    ran = times_ran()
+    last = _last_exit(box, generation) or {}
+    return judge(
+        Result(
+            name="tool_crash",
+            restored_s=restored_s,
+            lost=0 if run and run.get("status") == "done" else 1,
+            duplicated=max(0, ran - 1),
+            truth_s=restored_s if interrupted else None,
+            budget=budget,
+            sent=1,
+            cause=f"last_exit: {last.get('cause')}; the model was told: interrupted, effect unknown, not run again"
+            if interrupted
+            else f"answer: {answer[:120]!r}",
+            note=f"kill -9 while `{command}` ran; the command ran {ran} time(s)",
+        )
     )
 
 
