@@ -49,6 +49,7 @@ class AlertKind(enum.StrEnum):
     APPROVAL_PENDING = "approval_pending"
     BACKUP_FAILED = "backup_failed"
     CRON_FAILING = "cron_failing"
+    CHANNEL_FAILED = "channel_failed"
 
 
 class Verdict(enum.StrEnum):
@@ -187,6 +188,22 @@ def models_down_alert(
         "run `nexus doctor` and `nexus auth list`; check the providers' status pages",
         now,
     )
+
+
+def channel_failed_alerts(failures: Mapping[str, str], *, now: float) -> list[Alert]:
+    """Channels stopped on a failure that retrying cannot fix (a revoked token, a missing intent, a
+    bad config): nobody is heard on them until the owner acts, so say which and what to do."""
+    return [
+        Alert(
+            AlertKind.CHANNEL_FAILED,
+            name,
+            "critical",
+            f"channel {name} is down until you act; messages sent there are not received: {error}",
+            "do what the error says, then check with `nexus channels status`",
+            now,
+        )
+        for name, error in sorted(failures.items())
+    ]
 
 
 def approval_alert(*, approval_id: str, question: str, expires_at: float, now: float) -> Alert:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from nexus.alerts import Alerter, AlertKind
 from nexus.fakes.discord_server import Failure, FakeDiscord
+from nexus.gateway.alerting import AlertWatcher
 from tests.channels.conftest import until
 from tests.channels.discord_support import (
     GENERAL,
@@ -216,6 +218,10 @@ async def test_final_close_codes_fail_with_the_fix_and_never_loop(
     await until(lambda: manager.state("discord") == "failed", what="failed")
     assert fix in manager.status()["discord"]["last_error"]
     assert fake_discord.close_codes.count(code) == 1
+    # the owner is told, with the fix (the hook, the clients, and the other channels' owner chats)
+    watcher = AlertWatcher(gw.runtime, Alerter(gw.runtime.paths, command=None), reports=list)
+    (alert,) = [a for a in watcher.due_alerts() if a.kind is AlertKind.CHANNEL_FAILED]
+    assert alert.subject == "discord" and fix in alert.message
 
 
 async def test_a_bad_token_is_final(discord_gateway: GatewayFactory, fake_discord: FakeDiscord) -> None:

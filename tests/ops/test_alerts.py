@@ -16,6 +16,7 @@ from nexus.alerts import (
     AlertKind,
     History,
     Verdict,
+    channel_failed_alerts,
     crash_loop_alert,
     decide,
     hook_environment,
@@ -100,6 +101,21 @@ def test_crash_loop_and_models_down_detectors() -> None:
     assert models_down_alert(failing_since=0.0, last_success=None, now=599.0) is None
     assert models_down_alert(failing_since=0.0, last_success=None, now=601.0) is not None
     assert models_down_alert(failing_since=0.0, last_success=10.0, now=6000.0) is None
+
+
+def test_a_channel_failed_for_good_is_one_critical_alert_per_channel_with_its_error() -> None:
+    found = channel_failed_alerts(
+        {"slack": "token revoked: reinstall the app", "discord": "4014: enable MESSAGE CONTENT INTENT"},
+        now=1.0,
+    )
+    assert [(a.kind, a.subject, a.severity) for a in found] == [
+        (AlertKind.CHANNEL_FAILED, "discord", "critical"),
+        (AlertKind.CHANNEL_FAILED, "slack", "critical"),
+    ]
+    assert "enable MESSAGE CONTENT INTENT" in found[0].message and "not received" in found[0].message
+    assert "nexus channels status" in found[0].remedy
+    assert found[0].key != found[1].key  # each channel is alerted on its own
+    assert channel_failed_alerts({}, now=1.0) == []
 
 
 @pytest.fixture

@@ -271,12 +271,21 @@ class ChannelManager:
 
     # -- owner alerts -----------------------------------------------------------------------------
 
-    def notify_owner(self, text: str, *, channel: str | None = None) -> int:
-        """Queue ``text`` (durably) to every owner chat of ``channel`` (default: every channel);
-        returns how many messages were queued. Delivery follows the outbox's retries."""
+    def notify_owner(self, text: str, *, channel: str | None = None, skip: str | None = None) -> int:
+        """Queue ``text`` (durably) to every owner chat of ``channel`` (default: every channel but
+        ``skip``); returns how many messages were queued. Delivery follows the outbox's retries."""
         if self._stopping.is_set():
             return 0
-        return notify_owner(self._slots.values(), self.outbox, text, channel=channel)
+        slots = [slot for slot in self._slots.values() if slot.name != skip]
+        return notify_owner(slots, self.outbox, text, channel=channel)
+
+    def final_failures(self) -> dict[str, str]:
+        """Channels in ``failed`` (retrying cannot help: a token, an intent, the config) with the error."""
+        return {
+            slot.name: slot.health.last_error or "no error recorded"
+            for slot in self._slots.values()
+            if slot.health.state is ChannelState.FAILED
+        }
 
     # -- health -----------------------------------------------------------------------------------
 

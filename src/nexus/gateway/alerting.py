@@ -22,6 +22,7 @@ from nexus.alerts import (
     ReportLike,
     Verdict,
     approval_alert,
+    channel_failed_alerts,
     models_down_alert,
     profile_alerts,
     recent_alerts,
@@ -98,7 +99,9 @@ class AlertWatcher:
             )
             for a in self._runtime.approvals.pending()
         ]
-        return [*alerts, *([down] if down else []), *waiting]
+        channels = self._runtime.channels
+        failed = channel_failed_alerts(channels.final_failures(), now=now) if channels is not None else []
+        return [*alerts, *([down] if down else []), *waiting, *failed]
 
     async def check(self) -> list[tuple[Alert, Verdict]]:
         outcomes = []
@@ -110,9 +113,11 @@ class AlertWatcher:
                 self._runtime.bus.publish(published)
                 channels = self._runtime.channels
                 # an approval is already asked in the chat its run came from (tools_host)
+                # and a failed channel is told on the others (its own outbox cannot deliver)
                 if channels is not None and alert.kind is not AlertKind.APPROVAL_PENDING:
+                    skip = alert.subject if alert.kind is AlertKind.CHANNEL_FAILED else None
                     with contextlib.suppress(Exception):
-                        channels.notify_owner(f"Nexus alert: {published.line}")
+                        channels.notify_owner(f"Nexus alert: {published.line}", skip=skip)
         return outcomes
 
     async def _loop(self) -> None:

@@ -40,8 +40,11 @@ class NoChannels:
         self.reason = reason
         self.names: list[str] = []
 
-    def notify_owner(self, text: str, *, channel: str | None = None) -> int:
+    def notify_owner(self, text: str, *, channel: str | None = None, skip: str | None = None) -> int:
         return 0
+
+    def final_failures(self) -> dict[str, str]:
+        return {"channels": f"the channel layer did not start: {self.reason}"}
 
     async def webhook(self, name: str, request: WebhookRequest) -> WebhookResponse:
         return WebhookResponse(status=503, body=f"channels are down: {self.reason}".encode())
